@@ -1,0 +1,29 @@
+// The sub-commands of the mmgen CLI. Each lives in its own <name>_command.cpp
+// with a make_<name>_command() factory listed in all_commands().
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <memory>
+#include <vector>
+
+namespace mmgen::cli {
+
+struct Command {
+  // Adds the sub-command and its options to the app; stores the sub-app in `app`.
+  std::function<void(CLI::App& parent, Command& self)> attach_fn;
+  // Runs after parsing; returns the exit code. Throws mmgen::Error on bad input.
+  std::function<int()> run;
+  CLI::App* app = nullptr;
+
+  void attach(CLI::App& parent) { attach_fn(parent, *this); }
+};
+
+Command make_inspect_command();
+Command make_golden_command();
+
+inline std::vector<Command> all_commands() {
+  return {make_inspect_command(), make_golden_command()};
+}
+
+}  // namespace mmgen::cli

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs every Debian package mmgen needs to build, test and run. Idempotent and
+# non-interactive: packages already present are left alone, so the build and test
+# commands call it every time.
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake ninja-build ccache pkg-config git
+  libeigen3-dev nlohmann-json3-dev libcli11-dev zlib1g-dev
+  catch2
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if ((${#missing[@]})); then
+  echo "mmgen setup: installing ${missing[*]}" >&2
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
