@@ -97,6 +97,51 @@ Tensor Tensor::view_of(std::shared_ptr<Storage> storage, size_t byte_offset, Sha
   return t;
 }
 
+Tensor Tensor::strided_view_of(std::shared_ptr<Storage> storage, size_t byte_offset, Shape shape,
+                               Shape strides, DType dtype) {
+  check_shape(shape);
+  MMGEN_CHECK(storage != nullptr, "strided_view_of: no storage");
+  MMGEN_CHECK(!is_quantized(dtype), "strided_view_of: ", dtype_name(dtype),
+              " is quantised; only plain dtypes have element strides");
+  MMGEN_CHECK(shape.size() == strides.size(), "strided_view_of: shape ", shape_str(shape),
+              " and strides ", shape_str(strides), " differ in length");
+  // The furthest element is at sum((size - 1) * stride); computed without overflow.
+  uint64_t last = 0;
+  bool empty = false;
+  bool overflow = false;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    MMGEN_CHECK(strides[i] >= 0, "strided_view_of: negative stride in ", shape_str(strides));
+    if (shape[i] == 0) empty = true;
+    uint64_t reach = 0;
+    overflow |= shape[i] > 0 && __builtin_mul_overflow(static_cast<uint64_t>(shape[i] - 1),
+                                                       static_cast<uint64_t>(strides[i]), &reach);
+    overflow |= __builtin_add_overflow(last, reach, &last);
+  }
+  int64_t numel = 1;
+  for (int64_t d : shape) overflow |= __builtin_mul_overflow(numel, d, &numel);
+  MMGEN_CHECK(!overflow && static_cast<uint64_t>(numel) <= SIZE_MAX / block_bytes(dtype),
+              "strided view of shape ", shape_str(shape), " is too large");
+  if (!empty) {
+    uint64_t end_byte = 0;
+    overflow |= __builtin_add_overflow(last, uint64_t{1}, &end_byte);
+    overflow |= __builtin_mul_overflow(end_byte, uint64_t{block_bytes(dtype)}, &end_byte);
+    MMGEN_CHECK(
+        !overflow && byte_offset <= storage->size() && end_byte <= storage->size() - byte_offset,
+        "strided view ", shape_str(shape), " with strides ", shape_str(strides), " at byte ",
+        byte_offset, " reaches past the end of its storage of ", storage->size(), " bytes");
+  } else {
+    MMGEN_CHECK(byte_offset <= storage->size(), "strided view at byte ", byte_offset,
+                " lies past the end of its storage of ", storage->size(), " bytes");
+  }
+  Tensor t;
+  t.storage_ = std::move(storage);
+  t.offset_ = byte_offset;
+  t.dtype_ = dtype;
+  t.shape_ = std::move(shape);
+  t.strides_ = std::move(strides);
+  return t;
+}
+
 int64_t Tensor::dim(int i) const { return shape_[wrap_dim(i, ndim(), "dim")]; }
 int64_t Tensor::stride(int i) const { return strides_[wrap_dim(i, ndim(), "stride")]; }
 

@@ -38,6 +38,11 @@ class Tensor {
   // A contiguous view of existing bytes (a memory-mapped file, another tensor's storage).
   static Tensor view_of(std::shared_ptr<Storage> storage, size_t byte_offset, Shape shape,
                         DType dtype);
+  // A strided view of existing bytes (a checkpoint tensor that is transposed, expanded
+  // or shares its storage); strides in elements, non-negative, plain dtypes only. Checks
+  // that every element it can reach lies inside the storage.
+  static Tensor strided_view_of(std::shared_ptr<Storage> storage, size_t byte_offset, Shape shape,
+                                Shape strides, DType dtype);
 
   bool defined() const { return storage_ != nullptr; }
   DType dtype() const { return dtype_; }
