@@ -1,0 +1,160 @@
+#include <catch2/catch.hpp>
+
+#include "kernels/ops.h"
+#include "tests/kernels/naive_reference.h"
+#include "tests/support/test_support.h"
+
+namespace mmgen {
+namespace {
+
+using test::random_tensor;
+namespace naive = test::naive;
+
+constexpr double kTol = 1e-5;
+
+kernels::Conv2dParams conv2d_params(int stride_h, int stride_w, int pad_h, int pad_w,
+                                    int dilation_h, int dilation_w, int groups) {
+  kernels::Conv2dParams p;
+  p.stride_h = stride_h;
+  p.stride_w = stride_w;
+  p.pad_h = pad_h;
+  p.pad_w = pad_w;
+  p.dilation_h = dilation_h;
+  p.dilation_w = dilation_w;
+  p.groups = groups;
+  return p;
+}
+
+kernels::Conv1dParams conv1d_params(int stride, int padding, int dilation, int groups,
+                                    int output_padding = 0) {
+  kernels::Conv1dParams p;
+  p.stride = stride;
+  p.padding = padding;
+  p.dilation = dilation;
+  p.groups = groups;
+  p.output_padding = output_padding;
+  return p;
+}
+
+TEST_CASE("conv2d matches the naive convolution", "[kernels][conv2d]") {
+  struct Case {
+    Shape x, w;
+    kernels::Conv2dParams p;
+    bool bias;
+  };
+  const std::vector<Case> cases = {
+      {{2, 3, 9, 11}, {5, 3, 3, 3}, conv2d_params(1, 1, 1, 1, 1, 1, 1), true},
+      {{1, 3, 9, 11}, {4, 3, 3, 3}, conv2d_params(2, 2, 0, 0, 1, 1, 1), true},      // stride 2
+      {{1, 4, 13, 10}, {6, 4, 3, 3}, conv2d_params(1, 1, 2, 2, 2, 2, 1), false},    // dilation
+      {{2, 6, 7, 8}, {4, 3, 3, 3}, conv2d_params(1, 1, 1, 1, 1, 1, 2), true},       // groups
+      {{1, 5, 6, 7}, {5, 1, 3, 3}, conv2d_params(1, 1, 1, 1, 1, 1, 5), true},       // depthwise
+      {{2, 7, 5, 9}, {3, 7, 1, 1}, conv2d_params(1, 1, 0, 0, 1, 1, 1), true},       // pointwise
+      {{1, 2, 8, 9}, {3, 2, 3, 1}, conv2d_params(2, 1, 1, 0, 1, 1, 1), true},       // asymmetric
+      {{1, 3, 4, 4}, {2, 3, 4, 4}, conv2d_params(1, 1, 0, 0, 1, 1, 1), true},       // 1x1 output
+      {{1, 16, 33, 31}, {24, 16, 3, 3}, conv2d_params(1, 1, 1, 1, 1, 1, 1), true},  // blocks
+  };
+  uint64_t seed = 1;
+  for (const Case& c : cases) {
+    const Tensor x = random_tensor(c.x, ++seed);
+    const Tensor w = random_tensor(c.w, ++seed);
+    const Tensor b = c.bias ? random_tensor({c.w[0]}, ++seed) : Tensor();
+    INFO("x " << shape_str(c.x) << " w " << shape_str(c.w) << " groups " << c.p.groups);
+    CHECK(naive::mismatch(kernels::conv2d(x, w, b, c.p), naive::conv2d(x, w, b, c.p), kTol) == "");
+  }
+}
+
+TEST_CASE("conv2d takes f16 and bf16 weights and strided inputs", "[kernels][conv2d]") {
+  const auto p = conv2d_params(1, 1, 1, 1, 1, 1, 1);
+  const Tensor x = random_tensor({2, 4, 10, 12}, 50);
+  const Tensor b = random_tensor({6}, 51);
+  for (DType dtype : {DType::kF16, DType::kBF16}) {
+    const Tensor w = random_tensor({6, 4, 3, 3}, 52).to(dtype);
+    const Tensor bh = b.to(dtype);
+    CHECK(naive::mismatch(kernels::conv2d(x, w, bh, p), naive::conv2d(x, w, bh, p), kTol) == "");
+  }
+  // A channel slice of a bigger tensor, and an NHWC tensor viewed as NCHW.
+  const Tensor wide = random_tensor({2, 9, 10, 12}, 53).narrow(1, 2, 4);
+  const Tensor nhwc = random_tensor({2, 10, 12, 4}, 54).permute({0, 3, 1, 2});
+  const Tensor w = random_tensor({6, 4, 3, 3}, 55);
+  CHECK(naive::mismatch(kernels::conv2d(wide, w, b, p), naive::conv2d(wide, w, b, p), kTol) == "");
+  CHECK(naive::mismatch(kernels::conv2d(nhwc, w, b, p), naive::conv2d(nhwc, w, b, p), kTol) == "");
+}
+
+TEST_CASE("conv1d matches the naive convolution", "[kernels][conv1d]") {
+  struct Case {
+    Shape x, w;
+    kernels::Conv1dParams p;
+  };
+  const std::vector<Case> cases = {
+      {{2, 3, 17}, {5, 3, 3}, conv1d_params(1, 1, 1, 1)},
+      {{1, 4, 23}, {6, 4, 5}, conv1d_params(2, 2, 1, 1)},
+      {{1, 4, 30}, {4, 2, 3}, conv1d_params(1, 3, 3, 2)},  // dilation and groups
+      {{3, 6, 8}, {6, 1, 7}, conv1d_params(1, 3, 1, 6)},   // depthwise
+      {{1, 5, 1}, {2, 5, 1}, conv1d_params(1, 0, 1, 1)},   // length 1
+  };
+  uint64_t seed = 100;
+  for (const Case& c : cases) {
+    const Tensor x = random_tensor(c.x, ++seed);
+    const DType weight_type = seed % 2 ? DType::kF32 : DType::kF16;
+    const Tensor w = random_tensor(c.w, ++seed).to(weight_type);
+    const Tensor b = random_tensor({c.w[0]}, ++seed);
+    INFO("x " << shape_str(c.x) << " w " << shape_str(c.w));
+    CHECK(naive::mismatch(kernels::conv1d(x, w, b, c.p), naive::conv1d(x, w, b, c.p), kTol) == "");
+  }
+}
+
+TEST_CASE("conv_transpose1d matches the naive transposed convolution",
+          "[kernels][conv_transpose1d]") {
+  struct Case {
+    Shape x, w;
+    kernels::Conv1dParams p;
+    bool bias;
+  };
+  const std::vector<Case> cases = {
+      {{2, 3, 7}, {3, 4, 3}, conv1d_params(1, 0, 1, 1), true},
+      {{1, 4, 9}, {4, 3, 4}, conv1d_params(2, 1, 1, 1, 1), true},   // output padding
+      {{1, 4, 6}, {4, 2, 3}, conv1d_params(3, 2, 2, 2, 1), false},  // dilation, groups
+      {{1, 8, 19}, {8, 4, 16}, conv1d_params(8, 4, 1, 1), true},    // HiFi-GAN upsampler
+      {{2, 2, 1}, {2, 5, 2}, conv1d_params(1, 0, 1, 1), true},      // length 1
+  };
+  uint64_t seed = 200;
+  for (const Case& c : cases) {
+    const Tensor x = random_tensor(c.x, ++seed);
+    const Tensor w = random_tensor(c.w, ++seed);
+    const Tensor b = c.bias ? random_tensor({c.w[1] * c.p.groups}, ++seed) : Tensor();
+    INFO("x " << shape_str(c.x) << " w " << shape_str(c.w));
+    CHECK(naive::mismatch(kernels::conv_transpose1d(x, w, b, c.p),
+                          naive::conv_transpose1d(x, w, b, c.p), kTol) == "");
+  }
+}
+
+TEST_CASE("convolutions report mismatched shapes and parameters",
+          "[kernels][conv2d][conv1d][conv_transpose1d]") {
+  const Tensor x = random_tensor({1, 3, 8, 8}, 300);
+  CHECK_THROWS_WITH(kernels::conv2d(x, random_tensor({4, 2, 3, 3}, 301)),
+                    "conv2d: x f32[1, 3, 8, 8] does not match weight f32[4, 2, 3, 3] with groups 1 "
+                    "(weight needs [O, 3, kh, kw], O divisible by 1)");
+  CHECK_THROWS_WITH(kernels::conv2d(x, random_tensor({4, 3, 9, 9}, 302)),
+                    Catch::Contains("is smaller than the kernel span 9"));
+  CHECK_THROWS_WITH(kernels::conv2d(x, random_tensor({4, 3, 3, 3}, 303), random_tensor({5}, 304)),
+                    "conv2d: bias f32[5] must be [4]");
+  kernels::Conv2dParams bad;
+  bad.stride_h = 0;
+  CHECK_THROWS_WITH(kernels::conv2d(x, random_tensor({4, 3, 3, 3}, 305), {}, bad),
+                    Catch::StartsWith("conv2d: invalid parameters stride 0x1"));
+  CHECK_THROWS_WITH(kernels::conv1d(random_tensor({1, 4, 9}, 306), random_tensor({2, 3, 3}, 307)),
+                    Catch::StartsWith("conv1d: x f32[1, 4, 9] does not match weight f32[2, 3, 3]"));
+  CHECK_THROWS_WITH(
+      kernels::conv_transpose1d(random_tensor({1, 4, 9}, 308), random_tensor({3, 2, 3}, 309)),
+      Catch::StartsWith("conv_transpose1d: x f32[1, 4, 9] does not match weight f32[3, 2, 3]"));
+  CHECK_THROWS_WITH(
+      kernels::conv_transpose1d(random_tensor({1, 4, 9}, 310), random_tensor({4, 2, 3}, 311), {},
+                                conv1d_params(2, 0, 1, 1, 2)),
+      Catch::Contains("output_padding must be below stride or dilation"));
+  CHECK_THROWS_WITH(
+      kernels::conv2d(random_tensor({3, 8, 8}, 312), random_tensor({4, 3, 3, 3}, 313)),
+      "conv2d: x must be 4-d [N, C, H, W], got f32[3, 8, 8]");
+}
+
+}  // namespace
+}  // namespace mmgen
