@@ -1,105 +1,22 @@
 #include "core/convert.h"
 
 #include <cstring>
-#include <limits>
 
+#include "core/element_access.h"
 #include "core/error.h"
 #include "core/half.h"
 
 namespace mmgen {
 namespace {
 
-// Reads element i of a plain dtype as double (exact for every type but u64/i64
-// beyond 2^53, which only integer-to-integer copies below avoid).
 double load(DType t, const void* p, int64_t i) {
-  switch (t) {
-    case DType::kBool:
-      return static_cast<const uint8_t*>(p)[i] ? 1.0 : 0.0;
-    case DType::kU8:
-      return static_cast<const uint8_t*>(p)[i];
-    case DType::kI8:
-      return static_cast<const int8_t*>(p)[i];
-    case DType::kU16:
-      return static_cast<const uint16_t*>(p)[i];
-    case DType::kI16:
-      return static_cast<const int16_t*>(p)[i];
-    case DType::kU32:
-      return static_cast<const uint32_t*>(p)[i];
-    case DType::kI32:
-      return static_cast<const int32_t*>(p)[i];
-    case DType::kU64:
-      return static_cast<double>(static_cast<const uint64_t*>(p)[i]);
-    case DType::kI64:
-      return static_cast<double>(static_cast<const int64_t*>(p)[i]);
-    case DType::kF8E4M3:
-      return f8e4m3_to_f32(static_cast<const uint8_t*>(p)[i]);
-    case DType::kF8E5M2:
-      return f8e5m2_to_f32(static_cast<const uint8_t*>(p)[i]);
-    case DType::kF16:
-      return f16_to_f32(static_cast<const uint16_t*>(p)[i]);
-    case DType::kBF16:
-      return bf16_to_f32(static_cast<const uint16_t*>(p)[i]);
-    case DType::kF32:
-      return static_cast<const float*>(p)[i];
-    case DType::kF64:
-      return static_cast<const double*>(p)[i];
-    default:
-      fail("cannot read ", dtype_name(t), " elements one by one");
-  }
-}
-
-template <typename T>
-T saturate(double v) {
-  if (v != v) return T(0);
-  if (v <= static_cast<double>(std::numeric_limits<T>::lowest())) return std::numeric_limits<T>::lowest();
-  if (v >= static_cast<double>(std::numeric_limits<T>::max())) return std::numeric_limits<T>::max();
-  return static_cast<T>(v);
+  double value;
+  if (!load_element(t, p, i, &value)) fail("cannot read ", dtype_name(t), " elements one by one");
+  return value;
 }
 
 void store(DType t, void* p, int64_t i, double v) {
-  switch (t) {
-    case DType::kBool:
-      static_cast<uint8_t*>(p)[i] = v != 0.0;
-      return;
-    case DType::kU8:
-      static_cast<uint8_t*>(p)[i] = saturate<uint8_t>(v);
-      return;
-    case DType::kI8:
-      static_cast<int8_t*>(p)[i] = saturate<int8_t>(v);
-      return;
-    case DType::kU16:
-      static_cast<uint16_t*>(p)[i] = saturate<uint16_t>(v);
-      return;
-    case DType::kI16:
-      static_cast<int16_t*>(p)[i] = saturate<int16_t>(v);
-      return;
-    case DType::kU32:
-      static_cast<uint32_t*>(p)[i] = saturate<uint32_t>(v);
-      return;
-    case DType::kI32:
-      static_cast<int32_t*>(p)[i] = saturate<int32_t>(v);
-      return;
-    case DType::kU64:
-      static_cast<uint64_t*>(p)[i] = saturate<uint64_t>(v);
-      return;
-    case DType::kI64:
-      static_cast<int64_t*>(p)[i] = saturate<int64_t>(v);
-      return;
-    case DType::kF16:
-      static_cast<uint16_t*>(p)[i] = f32_to_f16(static_cast<float>(v));
-      return;
-    case DType::kBF16:
-      static_cast<uint16_t*>(p)[i] = f32_to_bf16(static_cast<float>(v));
-      return;
-    case DType::kF32:
-      static_cast<float*>(p)[i] = static_cast<float>(v);
-      return;
-    case DType::kF64:
-      static_cast<double*>(p)[i] = v;
-      return;
-    default:
-      fail("conversion to ", dtype_name(t), " is not supported");
-  }
+  if (!store_element(t, p, i, v)) fail("conversion to ", dtype_name(t), " is not supported");
 }
 
 }  // namespace

@@ -4,7 +4,7 @@
 //
 // Families register kinds with register_golden_kind(); the program (CLI, tests)
 // calls register_all_golden_kinds() first, which is defined outside core (in
-// kernels/golden_kinds.cpp) so that registration never depends on static
+// pipelines/golden_kinds.cpp) so that registration never depends on static
 // initialisers in object files the linker may drop.
 #pragma once
 
@@ -146,7 +146,7 @@ bool golden_kind_registered(const std::string& kind);
 std::vector<std::string> registered_golden_kinds();  // sorted
 
 // Registers every kind the linked model families implement. Idempotent. Defined
-// by the layer that sees all families (kernels/golden_kinds.cpp), not by core.
+// by the layer that sees all families (pipelines/golden_kinds.cpp), not by core.
 void register_all_golden_kinds();
 
 // ---- running and comparing -------------------------------------------------------

@@ -6,7 +6,7 @@ set -euo pipefail
 
 PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git
-  libeigen3-dev nlohmann-json3-dev libcli11-dev zlib1g-dev
+  libeigen3-dev nlohmann-json3-dev libcli11-dev zlib1g-dev libpcre2-dev
   catch2
 )
 

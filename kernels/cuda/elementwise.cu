@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/element_access.h"
 #include "core/error.h"
 #include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/cuda_internal.h"
@@ -29,110 +30,13 @@ __global__ void cast_float_kernel(const void* src, void* dst, int64_t n) {
   }
 }
 
-// Element i of any plain dtype as double, as core/convert.cpp reads it.
-__device__ double load_plain(DType t, const void* p, int64_t i) {
-  switch (t) {
-    case DType::kBool:
-      return static_cast<const uint8_t*>(p)[i] ? 1.0 : 0.0;
-    case DType::kU8:
-      return static_cast<const uint8_t*>(p)[i];
-    case DType::kI8:
-      return static_cast<const int8_t*>(p)[i];
-    case DType::kU16:
-      return static_cast<const uint16_t*>(p)[i];
-    case DType::kI16:
-      return static_cast<const int16_t*>(p)[i];
-    case DType::kU32:
-      return static_cast<const uint32_t*>(p)[i];
-    case DType::kI32:
-      return static_cast<const int32_t*>(p)[i];
-    case DType::kU64:
-      return static_cast<double>(static_cast<const uint64_t*>(p)[i]);
-    case DType::kI64:
-      return static_cast<double>(static_cast<const int64_t*>(p)[i]);
-    case DType::kF8E4M3:
-      return f8e4m3_to_f32(static_cast<const uint8_t*>(p)[i]);
-    case DType::kF8E5M2:
-      return f8e5m2_to_f32(static_cast<const uint8_t*>(p)[i]);
-    case DType::kF16:
-      return f16_to_f32(static_cast<const uint16_t*>(p)[i]);
-    case DType::kBF16:
-      return bf16_to_f32(static_cast<const uint16_t*>(p)[i]);
-    case DType::kF32:
-      return static_cast<const float*>(p)[i];
-    case DType::kF64:
-      return static_cast<const double*>(p)[i];
-    default:
-      return 0.0;
-  }
-}
-
-// Integer stores saturate and send NaN to 0, as core/convert.cpp does.
-template <typename T>
-__device__ void store_int(void* p, int64_t i, double v, T lo, T hi) {
-  T r;
-  if (v != v) {
-    r = T(0);
-  } else if (v <= static_cast<double>(lo)) {
-    r = lo;
-  } else if (v >= static_cast<double>(hi)) {
-    r = hi;
-  } else {
-    r = static_cast<T>(v);
-  }
-  static_cast<T*>(p)[i] = r;
-}
-
-__device__ void store_plain(DType t, void* p, int64_t i, double v) {
-  switch (t) {
-    case DType::kBool:
-      static_cast<uint8_t*>(p)[i] = v != 0.0;
-      return;
-    case DType::kU8:
-      store_int<uint8_t>(p, i, v, 0, UINT8_MAX);
-      return;
-    case DType::kI8:
-      store_int<int8_t>(p, i, v, INT8_MIN, INT8_MAX);
-      return;
-    case DType::kU16:
-      store_int<uint16_t>(p, i, v, 0, UINT16_MAX);
-      return;
-    case DType::kI16:
-      store_int<int16_t>(p, i, v, INT16_MIN, INT16_MAX);
-      return;
-    case DType::kU32:
-      store_int<uint32_t>(p, i, v, 0, UINT32_MAX);
-      return;
-    case DType::kI32:
-      store_int<int32_t>(p, i, v, INT32_MIN, INT32_MAX);
-      return;
-    case DType::kU64:
-      store_int<uint64_t>(p, i, v, 0, UINT64_MAX);
-      return;
-    case DType::kI64:
-      store_int<int64_t>(p, i, v, INT64_MIN, INT64_MAX);
-      return;
-    case DType::kF16:
-      static_cast<uint16_t*>(p)[i] = f32_to_f16(static_cast<float>(v));
-      return;
-    case DType::kBF16:
-      static_cast<uint16_t*>(p)[i] = f32_to_bf16(static_cast<float>(v));
-      return;
-    case DType::kF32:
-      static_cast<float*>(p)[i] = static_cast<float>(v);
-      return;
-    case DType::kF64:
-      static_cast<double*>(p)[i] = v;
-      return;
-    default:
-      return;
-  }
-}
-
 __global__ void cast_plain_kernel(DType src_type, const void* src, DType dst_type, void* dst,
                                   int64_t n) {
-  for (int64_t i = thread_index(); i < n; i += thread_count())
-    store_plain(dst_type, dst, i, load_plain(src_type, src, i));
+  for (int64_t i = thread_index(); i < n; i += thread_count()) {
+    double value = 0.0;
+    load_element(src_type, src, i, &value);
+    store_element(dst_type, dst, i, value);
+  }
 }
 
 bool is_float_kind(DType t) { return t == DType::kF32 || t == DType::kF16 || t == DType::kBF16; }

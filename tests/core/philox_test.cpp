@@ -118,7 +118,7 @@ TEST_CASE("stream element i is lane i % 4 of counter (i / 4, stream) under key s
   CHECK(uniform(1, 0, 0)[0] == static_cast<float>(0x6627e8d5u >> 8) * 0x1p-24f);
 }
 
-TEST_CASE("uniform stream: values in [0, 1) with the moments of U(0, 1)", "[philox]") {
+TEST_CASE("uniform stream: values from 0 up to 1 with the moments of U(0, 1)", "[philox]") {
   const auto values = uniform(1'000'000, 1234, 0);
   float lo = 1, hi = 0;
   for (float v : values) {

@@ -52,7 +52,7 @@ TEST_CASE("new tensors have row-major strides and the requested contents", "[ten
   CHECK(Tensor::zeros({0, 5}).numel() == 0);
 }
 
-TEST_CASE("reshape and view share storage; reshape copies when it must", "[tensor]") {
+TEST_CASE("reshape and view share storage, and reshape copies when it must", "[tensor]") {
   const Tensor t = iota({2, 6});
   const Tensor v = t.view({3, -1});
   CHECK(v.shape() == Shape{3, 4});
@@ -115,7 +115,7 @@ TEST_CASE("narrow, unsqueeze and squeeze are views with the right offsets", "[te
   CHECK_THROWS_WITH(t.squeeze(0), Contains("is not 1"));
 }
 
-TEST_CASE("clone copies; item_f32 follows strides", "[tensor]") {
+TEST_CASE("clone copies, and item_f32 follows strides", "[tensor]") {
   const Tensor t = iota({3, 2});
   const Tensor c = t.clone();
   CHECK(c.storage() != t.storage());
