@@ -1,0 +1,164 @@
+#include "audio/hifigan.h"
+
+#include "audio/weight_norm.h"
+#include "core/error.h"
+#include "kernels/ops.h"
+
+namespace mmgen::audio {
+
+namespace {
+
+namespace ops = mmgen::kernels;
+
+// Reads module weights under a prefix and checks their shapes.
+class Loader {
+ public:
+  Loader(const ModelFile& file, std::string prefix) : file_(file), prefix_(std::move(prefix)) {}
+
+  // `expected` is the weight's shape. The bias must be [bias_size]; it may be
+  // absent only when `bias_required` is false.
+  HifiganConv conv(const std::string& name, const Shape& expected, int64_t bias_size,
+                   bool bias_required) const {
+    const std::string full = prefix_ + name;
+    HifiganConv conv;
+    conv.weight = load_weight(file_, full);
+    MMGEN_CHECK(conv.weight.shape() == expected, file_.path().string(), ": tensor '", full,
+                ".weight' has shape ", shape_str(conv.weight.shape()), ", the config needs ",
+                shape_str(expected));
+    const std::string bias_name = full + ".bias";
+    if (bias_required || file_.contains(bias_name)) {
+      MMGEN_CHECK(file_.contains(bias_name), file_.path().string(), ": no tensor '", bias_name,
+                  "'");
+      conv.bias = file_.tensor(bias_name).to(DType::kF32).contiguous();
+      MMGEN_CHECK(conv.bias.shape() == Shape{bias_size}, file_.path().string(), ": tensor '",
+                  bias_name, "' has shape ", shape_str(conv.bias.shape()), ", the config needs [",
+                  bias_size, "]");
+    }
+    return conv;
+  }
+
+ private:
+  const ModelFile& file_;
+  std::string prefix_;
+};
+
+int same_padding(int kernel, int dilation) { return (kernel * dilation - dilation) / 2; }
+
+Tensor apply(const HifiganConv& conv, const Tensor& x) {
+  ops::Conv1dParams params;
+  params.stride = conv.stride;
+  params.padding = conv.padding;
+  params.dilation = conv.dilation;
+  return ops::conv1d(x, conv.weight, conv.bias, params);
+}
+
+}  // namespace
+
+Hifigan Hifigan::load(const std::filesystem::path& path, const HifiganConfig& config,
+                      const std::string& prefix) {
+  const auto file = ModelFile::open(path);
+  return load(*file, config, prefix);
+}
+
+Hifigan Hifigan::load(const ModelFile& file, const HifiganConfig& config,
+                      const std::string& prefix) {
+  validate(config, file.path().string() + " (config)");
+  std::string resolved = prefix;
+  if (resolved.empty() && !has_weight(file, "conv_pre") && has_weight(file, "generator.conv_pre")) {
+    resolved = "generator.";
+  }
+  const Loader loader(file, resolved);
+  Hifigan model;
+  model.config_ = config;
+  const int channels = config.upsample_initial_channel;
+
+  model.conv_pre_ = loader.conv("conv_pre", {channels, config.num_mels, 7}, channels, false);
+  model.conv_pre_.padding = 3;
+
+  const int stages = static_cast<int>(config.upsample_rates.size());
+  for (int i = 0; i < stages; ++i) {
+    const int in = config.upsample_initial_channel >> i;
+    const int out = config.stage_channels(i);
+    const int rate = config.upsample_rates[i];
+    const int kernel = config.upsample_kernel_sizes[i];
+    HifiganConv up = loader.conv("ups." + std::to_string(i), {in, out, kernel}, out, true);
+    up.stride = rate;
+    up.padding = (kernel - rate) / 2;
+    model.ups_.push_back(std::move(up));
+  }
+
+  const int kernels = static_cast<int>(config.resblock_kernel_sizes.size());
+  for (int i = 0; i < stages; ++i) {
+    const int ch = config.stage_channels(i);
+    for (int j = 0; j < kernels; ++j) {
+      const int k = config.resblock_kernel_sizes[j];
+      const auto& dilations = config.resblock_dilation_sizes[j];
+      const std::string name = "resblocks." + std::to_string(i * kernels + j);
+      HifiganResBlock block;
+      block.kernel_size = k;
+      // Type 1 names its dilated convs convs1 and the plain ones convs2; type 2
+      // has one list, convs.
+      const std::string dilated = config.resblock == 1 ? ".convs1." : ".convs.";
+      for (size_t c = 0; c < dilations.size(); ++c) {
+        HifiganConv conv = loader.conv(name + dilated + std::to_string(c), {ch, ch, k}, ch, true);
+        conv.dilation = dilations[c];
+        conv.padding = same_padding(k, dilations[c]);
+        block.convs1.push_back(std::move(conv));
+        if (config.resblock == 1) {
+          HifiganConv plain =
+              loader.conv(name + ".convs2." + std::to_string(c), {ch, ch, k}, ch, true);
+          plain.padding = same_padding(k, 1);
+          block.convs2.push_back(std::move(plain));
+        }
+      }
+      model.resblocks_.push_back(std::move(block));
+    }
+  }
+
+  // conv_post has a bias in HiFi-GAN, none in VITS' copy of the generator.
+  model.conv_post_ = loader.conv("conv_post", {1, config.stage_channels(stages - 1), 7}, 1, false);
+  model.conv_post_.padding = 3;
+  return model;
+}
+
+Tensor Hifigan::resblock(const HifiganResBlock& block, const Tensor& input) const {
+  const float slope = config_.lrelu_slope;
+  Tensor x = input;
+  for (size_t c = 0; c < block.convs1.size(); ++c) {
+    Tensor xt = apply(block.convs1[c], ops::leaky_relu(x, slope));
+    if (!block.convs2.empty()) xt = apply(block.convs2[c], ops::leaky_relu(xt, slope));
+    x = ops::add(xt, x);
+  }
+  return x;
+}
+
+Tensor Hifigan::vocode(const Tensor& mel) const {
+  MMGEN_CHECK(mel.ndim() == 2 || mel.ndim() == 3, "HiFi-GAN: mel must be [num_mels, frames] or ",
+              "[batch, num_mels, frames], got ", mel.str());
+  Tensor x = mel.ndim() == 2 ? mel.unsqueeze(0) : mel;
+  MMGEN_CHECK(x.dim(1) == config_.num_mels && x.dim(2) >= 1, "HiFi-GAN: mel ", x.str(),
+              " must have ", config_.num_mels, " channels and at least one frame");
+  if (x.dtype() != DType::kF32) x = x.to(DType::kF32);
+
+  x = apply(conv_pre_, x);
+  const auto kernels = config_.resblock_kernel_sizes.size();
+  for (size_t i = 0; i < ups_.size(); ++i) {
+    x = ops::leaky_relu(x, config_.lrelu_slope);
+    ops::Conv1dParams params;
+    params.stride = ups_[i].stride;
+    params.padding = ups_[i].padding;
+    x = ops::conv_transpose1d(x, ups_[i].weight, ups_[i].bias, params);
+    // Multi-receptive-field fusion: the mean of the stage's resblocks.
+    Tensor sum;
+    for (size_t j = 0; j < kernels; ++j) {
+      Tensor y = resblock(resblocks_[i * kernels + j], x);
+      sum = sum.defined() ? ops::add(sum, y) : y;
+    }
+    x = ops::scale(sum, 1.0f / static_cast<float>(kernels));
+  }
+  x = ops::leaky_relu(x, config_.final_lrelu_slope);
+  x = apply(conv_post_, x);
+  return ops::tanh(x);
+}
+
+}  // namespace mmgen::audio

@@ -1,0 +1,60 @@
+// The HiFi-GAN generator (jik876/hifi-gan models.Generator; docs/audio.md): a mel
+// spectrogram [N, num_mels, T] becomes a waveform [N, 1, T * hop] through
+// conv_pre, upsampling stages (leaky ReLU, ConvTranspose1d, then the mean of the
+// multi-receptive-field resblocks), a final leaky ReLU, conv_post and tanh.
+// Weight-normalised checkpoints are folded at load time.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "audio/hifigan_config.h"
+#include "core/model_file.h"
+#include "core/tensor.h"
+
+namespace mmgen::audio {
+
+// One convolution: f32 weight (folded), optional bias, and its geometry.
+struct HifiganConv {
+  Tensor weight;  // Conv1d [out, in, k]; ConvTranspose1d [in, out, k]
+  Tensor bias;    // [out] or undefined
+  int stride = 1;
+  int padding = 0;
+  int dilation = 1;
+};
+
+struct HifiganResBlock {
+  int kernel_size = 0;
+  std::vector<HifiganConv> convs1;  // dilated (type 1 and 2)
+  std::vector<HifiganConv> convs2;  // dilation 1 (type 1 only)
+};
+
+class Hifigan {
+ public:
+  // Loads the generator's tensors from `file`. `prefix` is put before every name
+  // ("conv_pre.weight", "ups.0.weight_g", ...); when it is empty and the file
+  // has no conv_pre but a "generator." one (a training checkpoint
+  // {"generator": {...}}), "generator." is used. Every tensor's shape is checked
+  // against `config`; errors name the file and the tensor.
+  static Hifigan load(const ModelFile& file, const HifiganConfig& config,
+                      const std::string& prefix = "");
+  static Hifigan load(const std::filesystem::path& path, const HifiganConfig& config,
+                      const std::string& prefix = "");
+
+  const HifiganConfig& config() const { return config_; }
+
+  // mel: f32 [N, num_mels, T] (or [num_mels, T]) -> waveform f32 [N, 1, T * hop] in (-1, 1).
+  Tensor vocode(const Tensor& mel) const;
+
+ private:
+  Tensor resblock(const HifiganResBlock& block, const Tensor& x) const;
+
+  HifiganConfig config_;
+  HifiganConv conv_pre_;
+  std::vector<HifiganConv> ups_;
+  std::vector<HifiganResBlock> resblocks_;  // stage-major: stage * kernels + j
+  HifiganConv conv_post_;
+};
+
+}  // namespace mmgen::audio
