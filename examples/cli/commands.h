@@ -21,9 +21,12 @@ struct Command {
 
 Command make_inspect_command();
 Command make_golden_command();
+Command make_generate_command();
+Command make_chat_command();
 
 inline std::vector<Command> all_commands() {
-  return {make_inspect_command(), make_golden_command()};
+  return {make_inspect_command(), make_golden_command(), make_generate_command(),
+          make_chat_command()};
 }
 
 }  // namespace mmgen::cli
