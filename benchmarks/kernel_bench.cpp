@@ -27,6 +27,7 @@
 #include <immintrin.h>
 #endif
 
+#include "benchmarks/bench_util.h"
 #include "core/device.h"
 #include "core/error.h"
 #include "core/tensor.h"
@@ -37,7 +38,8 @@
 namespace mmgen::bench {
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using bench::Clock;
+using bench::seconds_since;
 
 struct Options {
   int threads = 0;
@@ -61,10 +63,6 @@ struct Result {
 };
 
 std::vector<Result> results;
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
 
 // Best time of `fn` over repeated runs (one warm-up, then at least `min_runs`
 // and until `min_seconds` of runs have passed).
@@ -166,37 +164,8 @@ Bound measure_peak_fma(int threads, bool quick) {
   return {"peak fma", best, "GFLOP/s"};
 }
 
-// STREAM-style triad a = b + s c over arrays far larger than the caches, split
-// over the thread pool; counts the bytes read and written (3 per element).
 Bound measure_bandwidth(bool quick) {
-  const int64_t n = quick ? (int64_t{8} << 20) : (int64_t{64} << 20);  // floats per array
-  std::vector<float> a(n), b(n), c(n);
-  parallel_for(
-      n,
-      [&](int64_t begin, int64_t end) {
-        for (int64_t i = begin; i < end; ++i) {
-          a[i] = 0;
-          b[i] = 1.0f;
-          c[i] = 2.0f;
-        }
-      },
-      1 << 16);
-  const float s = 0.5f;
-  const double seconds = best_time(
-      [&] {
-        parallel_for(
-            n,
-            [&](int64_t begin, int64_t end) {
-              float* __restrict pa = a.data();
-              const float* __restrict pb = b.data();
-              const float* __restrict pc = c.data();
-              for (int64_t i = begin; i < end; ++i) pa[i] = pb[i] + s * pc[i];
-            },
-            1 << 16);
-      },
-      quick ? 0.05 : 0.5, 3);
-  if (a[n / 2] != 2.0f) std::printf(" ");
-  return {"memory bandwidth", 3.0 * 4.0 * static_cast<double>(n) / seconds / 1e9, "GB/s"};
+  return {"memory bandwidth", bench::measure_triad_bandwidth_gbs(quick), "GB/s"};
 }
 
 // ---- kernels ---------------------------------------------------------------------

@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "benchmarks/bench_util.h"
 #include "core/dtype.h"
 #include "core/error.h"
 #include "core/gguf.h"
@@ -35,7 +36,8 @@ namespace mmgen::bench {
 namespace {
 
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
+using bench::Clock;
+using bench::seconds_since;
 
 struct Options {
   int threads = 0;
@@ -48,39 +50,6 @@ struct ModelShape {
     return vocab * hidden + layers * (4 * hidden * hidden + 3 * hidden * ffn + 2 * hidden) + hidden;
   }
 };
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-// STREAM-style triad a = b + s c over arrays far larger than the caches, on the
-// thread pool; counts 12 bytes per element (as kernel_bench does). Best of several.
-double measure_bandwidth_gbs(bool quick) {
-  const int64_t n = quick ? (int64_t{8} << 20) : (int64_t{64} << 20);
-  std::vector<float> a(n), b(n), c(n);
-  parallel_for(
-      n,
-      [&](int64_t begin, int64_t end) {
-        for (int64_t i = begin; i < end; ++i) a[i] = 0, b[i] = 1.0f, c[i] = 2.0f;
-      },
-      1 << 16);
-  double best = 1e300;
-  for (int run = 0; run < (quick ? 3 : 6); ++run) {
-    const auto start = Clock::now();
-    parallel_for(
-        n,
-        [&](int64_t begin, int64_t end) {
-          float* __restrict pa = a.data();
-          const float* __restrict pb = b.data();
-          const float* __restrict pc = c.data();
-          for (int64_t i = begin; i < end; ++i) pa[i] = pb[i] + 0.5f * pc[i];
-        },
-        1 << 16);
-    best = std::min(best, seconds_since(start));
-  }
-  if (a[n / 2] != 2.0f) std::printf(" ");  // keeps the stores alive
-  return 12.0 * static_cast<double>(n) / best / 1e9;
-}
 
 // A normal(0, scale) f32 tensor from Philox stream (seed, stream).
 Tensor random_weight(Shape shape, uint64_t stream, float scale) {
@@ -211,7 +180,7 @@ int run(int argc, char** argv) {
       static_cast<double>(shape.parameters()) / 1e6, static_cast<long long>(shape.hidden),
       static_cast<long long>(shape.layers), static_cast<long long>(shape.heads),
       static_cast<long long>(shape.ffn), static_cast<long long>(shape.vocab));
-  const double bandwidth = measure_bandwidth_gbs(options.quick);
+  const double bandwidth = bench::measure_triad_bandwidth_gbs(options.quick);
   std::printf("memory bandwidth (triad): %.1f GB/s\n", bandwidth);
   std::printf("prefill %lld tokens, then %lld decode steps; best of %d\n\n",
               static_cast<long long>(n_prefill), static_cast<long long>(n_decode), runs);
