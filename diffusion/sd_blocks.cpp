@@ -116,4 +116,29 @@ Tensor Upsample::forward(const Tensor& x) const {
   return conv.forward(ops::upsample_nearest2d(x, 2));
 }
 
+// ---- loaders -------------------------------------------------------------------------
+
+Conv2d load_conv2d(const WeightReader& reader, const std::string& name, int64_t out, int64_t in,
+                   int64_t kernel, int stride, int padding) {
+  Conv2d conv;
+  conv.weight = reader.get(name + ".weight", {out, in, kernel, kernel});
+  conv.bias = reader.vec(name + ".bias", out);
+  conv.stride = stride;
+  conv.padding = padding >= 0 ? padding : static_cast<int>(kernel / 2);
+  return conv;
+}
+
+GroupNorm load_group_norm(const WeightReader& reader, const std::string& name, int64_t channels,
+                          int groups, float eps) {
+  MMGEN_CHECK(groups >= 1 && channels % groups == 0, reader.file().path().string(), ": GroupNorm '",
+              reader.full_name(name), "' over ", channels, " channels does not split into ", groups,
+              " groups");
+  GroupNorm norm;
+  norm.weight = reader.vec(name + ".weight", channels);
+  norm.bias = reader.vec(name + ".bias", channels);
+  norm.groups = groups;
+  norm.eps = eps;
+  return norm;
+}
+
 }  // namespace mmgen::diffusion

@@ -101,4 +101,14 @@ struct Upsample {
   Tensor forward(const Tensor& x) const;
 };
 
+// ---- loaders shared by the networks ------------------------------------------
+
+// "<name>.weight" [out, in, kernel, kernel] and "<name>.bias" [out]; padding -1 means
+// kernel / 2 (same size at stride 1).
+Conv2d load_conv2d(const WeightReader& reader, const std::string& name, int64_t out, int64_t in,
+                   int64_t kernel, int stride = 1, int padding = -1);
+// "<name>.weight" and "<name>.bias" [channels]; channels must split into the groups.
+GroupNorm load_group_norm(const WeightReader& reader, const std::string& name, int64_t channels,
+                          int groups, float eps);
+
 }  // namespace mmgen::diffusion
