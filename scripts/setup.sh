@@ -6,7 +6,8 @@ set -euo pipefail
 
 PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git
-  libeigen3-dev nlohmann-json3-dev libcli11-dev zlib1g-dev libpcre2-dev
+  libeigen3-dev nlohmann-json3-dev libcli11-dev zlib1g-dev libpcre2-dev libpng-dev
+  libespeak-ng-dev espeak-ng-data
   catch2
 )
 
