@@ -23,10 +23,12 @@ Command make_inspect_command();
 Command make_golden_command();
 Command make_generate_command();
 Command make_chat_command();
+Command make_txt2img_command();
+Command make_img2img_command();
 
 inline std::vector<Command> all_commands() {
   return {make_inspect_command(), make_golden_command(), make_generate_command(),
-          make_chat_command()};
+          make_chat_command(), make_txt2img_command(), make_img2img_command()};
 }
 
 }  // namespace mmgen::cli

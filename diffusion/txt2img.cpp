@@ -1,0 +1,266 @@
+#include "diffusion/txt2img.h"
+
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdlib>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "kernels/ops.h"
+#include "kernels/random.h"
+
+namespace mmgen::diffusion {
+namespace {
+
+namespace k = mmgen::kernels;
+namespace fs = std::filesystem;
+
+constexpr const char* kVocabName = "clip/bpe_simple_vocab_16e6.txt.gz";
+
+fs::path executable_dir() {
+  std::error_code error;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", error);
+  return error ? fs::path() : exe.parent_path();
+}
+
+// eps with classifier-free guidance: one UNet batch [uncond, cond] (ldm's order).
+Tensor guided_eps(const UNet& unet, const Tensor& x_in, float t, const SamplingSetup& setup) {
+  if (setup.on_model_call) setup.on_model_call(t);
+  const int64_t n = x_in.dim(0);
+  if (setup.cfg_scale == 1.0f) {
+    return unet.predict_eps(x_in, Tensor::full({n}, t), setup.cond);
+  }
+  const Tensor eps = unet.predict_eps(k::concat({x_in, x_in}, 0), Tensor::full({2 * n}, t),
+                                      k::concat({setup.uncond, setup.cond}, 0));
+  const std::vector<Tensor> halves = k::split(eps, {n, n}, 0);
+  return k::add(halves[0], k::scale(k::sub(halves[1], halves[0]), setup.cfg_scale));
+}
+
+// The sigmas of the run: the full schedule for `steps`, cut to its last part for img2img.
+std::vector<float> run_sigmas(const NoiseSchedule& schedule, const SamplingSetup& setup,
+                              int start) {
+  std::vector<float> sigmas = setup.sampler == SamplerKind::kDpmpp2mKarras
+                                  ? schedule.karras_sigmas(setup.steps)
+                                  : schedule.uniform_sigmas(setup.steps);
+  return std::vector<float>(sigmas.begin() + start, sigmas.end());
+}
+
+// Steps of an img2img run: int(strength * steps), at least 1.
+int img2img_steps(int steps, float strength) {
+  return std::max(1, std::min(steps, static_cast<int>(strength * static_cast<float>(steps))));
+}
+
+}  // namespace
+
+fs::path find_clip_vocab() {
+  std::vector<fs::path> candidates;
+  if (const char* env = std::getenv("MMGEN_DATA_DIR"); env && *env)
+    candidates.push_back(fs::path(env) / kVocabName);
+#ifdef MMGEN_DATA_DIR
+  candidates.push_back(fs::path(MMGEN_DATA_DIR) / kVocabName);
+#endif
+  const fs::path exe = executable_dir();
+  if (!exe.empty()) {
+    candidates.push_back(exe / "data" / kVocabName);
+    candidates.push_back(exe.parent_path() / "data" / kVocabName);
+    candidates.push_back(exe.parent_path() / "share" / "mmgen" / "data" / kVocabName);
+  }
+  std::string looked;
+  for (const fs::path& candidate : candidates) {
+    std::error_code error;
+    if (fs::is_regular_file(candidate, error)) return candidate;
+    looked += (looked.empty() ? "" : ", ") + candidate.string();
+  }
+  fail("the CLIP vocabulary ", kVocabName, " was not found (looked at: ", looked,
+       "); set MMGEN_DATA_DIR to the folder holding clip/");
+}
+
+std::unique_ptr<StableDiffusion> StableDiffusion::load(const fs::path& path,
+                                                       const StableDiffusionOptions& options) {
+  auto sd = std::unique_ptr<StableDiffusion>(new StableDiffusion());
+  sd->file_ = std::shared_ptr<ModelFile>(ModelFile::open(path));
+  sd->tokenizer_ =
+      text::ClipTokenizer::load(options.vocab.empty() ? find_clip_vocab() : options.vocab);
+  sd->clip_ = std::make_unique<text::ClipTextModel>(*sd->file_, options.clip);
+  sd->unet_ = UNet::load(*sd->file_, options.unet);
+  sd->vae_ = std::make_unique<Vae>(Vae::load(std::shared_ptr<const ModelFile>(sd->file_)));
+  MMGEN_CHECK(sd->vae_->config().has_decoder, path.string(), ": the checkpoint has no VAE decoder");
+  MMGEN_CHECK(sd->vae_->config().embed_dim == sd->unet_->config().in_channels, path.string(),
+              ": the VAE latent has ", sd->vae_->config().embed_dim, " channels, the UNet takes ",
+              sd->unet_->config().in_channels);
+  MMGEN_CHECK(sd->clip_->config().hidden_size == sd->unet_->config().context_dim, path.string(),
+              ": the text encoder width ", sd->clip_->config().hidden_size,
+              " differs from the UNet's context width ", sd->unet_->config().context_dim);
+  sd->schedule_ = NoiseSchedule::from_checkpoint(*sd->file_);
+  return sd;
+}
+
+Tensor sample_latent(const UNet& unet, const NoiseSchedule& schedule, const SamplingSetup& setup) {
+  MMGEN_CHECK(setup.noise.defined() && setup.noise.ndim() == 4,
+              "sampling: noise must be [N, C, h, w]");
+  MMGEN_CHECK(setup.steps >= 1, "sampling: steps must be >= 1, got ", setup.steps);
+  MMGEN_CHECK(setup.cfg_scale == 1.0f || setup.uncond.defined(),
+              "sampling: guidance needs the negative prompt's context");
+  const bool img2img = setup.init_latent.defined();
+  MMGEN_CHECK(!img2img || (setup.strength > 0.0f && setup.strength <= 1.0f),
+              "img2img: strength must be in (0, 1], got ", setup.strength);
+  MMGEN_CHECK(!img2img || setup.init_latent.shape() == setup.noise.shape(),
+              "img2img: the initial latent ", setup.init_latent.str(), " and the noise ",
+              setup.noise.str(), " differ in shape");
+
+  if (setup.sampler == SamplerKind::kDdim) {
+    std::vector<int> timesteps = ddim_uniform_timesteps(setup.steps, schedule.timesteps());
+    Tensor x = setup.noise;
+    if (img2img) {
+      timesteps.resize(img2img_steps(static_cast<int>(timesteps.size()), setup.strength));
+      const double a = schedule.alphas_cumprod()[timesteps.back()];
+      x = k::add(k::scale(setup.init_latent, static_cast<float>(std::sqrt(a))),
+                 k::scale(setup.noise, static_cast<float>(std::sqrt(1.0 - a))));
+    }
+    const EpsModel eps_model = [&](const Tensor& x_t, float t) {
+      return guided_eps(unet, x_t, t, setup);
+    };
+    return sample_ddim(eps_model, x, timesteps, schedule.alphas_cumprod(), setup.observer);
+  }
+
+  const int start = img2img ? setup.steps - img2img_steps(setup.steps, setup.strength) : 0;
+  const std::vector<float> sigmas = run_sigmas(schedule, setup, start);
+  Tensor x = k::scale(setup.noise, sigmas.front());
+  if (img2img) x = k::add(setup.init_latent, x);
+  // k-diffusion CompVisDenoiser: the UNet sees c_in * x at t(sigma); denoised = x - sigma * eps.
+  const Denoiser denoise = [&](const Tensor& x_s, float sigma) {
+    const float c_in =
+        static_cast<float>(1.0 / std::sqrt(static_cast<double>(sigma) * sigma + 1.0));
+    const float t = static_cast<float>(schedule.sigma_to_t(sigma));
+    const Tensor eps = guided_eps(unet, k::scale(x_s, c_in), t, setup);
+    return k::sub(x_s, k::scale(eps, sigma));
+  };
+  switch (setup.sampler) {
+    case SamplerKind::kEuler:
+      return sample_euler(denoise, x, sigmas, setup.observer);
+    case SamplerKind::kEulerAncestral:
+      return sample_euler_ancestral(denoise, x, sigmas, setup.ancestral, setup.observer);
+    case SamplerKind::kDpmpp2m:
+    case SamplerKind::kDpmpp2mKarras:
+      return sample_dpmpp_2m(denoise, x, sigmas, setup.observer);
+    case SamplerKind::kLcm:
+      return sample_lcm(denoise, x, sigmas, setup.ancestral, setup.observer);
+    case SamplerKind::kDdim:
+      break;
+  }
+  fail("sampling: unhandled sampler ", sampler_name(setup.sampler));
+}
+
+Tensor encode_prompt(const StableDiffusion& sd, const std::string& prompt, int64_t batch,
+                     int clip_skip) {
+  const std::vector<int32_t> bpe = sd.tokenizer().encode(prompt);
+  const int64_t limit = sd.clip().config().max_positions - 2;
+  if (static_cast<int64_t>(bpe.size()) > limit)
+    log_warn("the prompt has ", bpe.size(), " tokens; only the first ", limit, " are used");
+  const std::vector<int32_t> row = sd.tokenizer().encode_framed(prompt);
+  const Tensor ids = Tensor::from_vector(std::vector<int64_t>(row.begin(), row.end()),
+                                         {1, static_cast<int64_t>(row.size())});
+  const Tensor context = sd.clip().encode(ids, clip_skip);
+  if (batch == 1) return context;
+  return k::concat(std::vector<Tensor>(static_cast<size_t>(batch), context), 0);
+}
+
+void check_generation_params(const StableDiffusion& sd, const GenerationParams& p) {
+  MMGEN_CHECK(!p.prompt.empty(), "the prompt is empty; give the image description with -p");
+  const int64_t m = sd.size_multiple();
+  MMGEN_CHECK(p.width >= 64 && p.width % m == 0, "width ", p.width, " must be a multiple of ", m,
+              " (at least 64) for this model");
+  MMGEN_CHECK(p.height >= 64 && p.height % m == 0, "height ", p.height, " must be a multiple of ",
+              m, " (at least 64) for this model");
+  MMGEN_CHECK(p.steps >= 1 && p.steps <= sd.schedule().timesteps(), "steps must be in [1, ",
+              sd.schedule().timesteps(), "], got ", p.steps);
+  MMGEN_CHECK(p.cfg_scale >= 0.0f && std::isfinite(p.cfg_scale), "the cfg scale must be >= 0, got ",
+              p.cfg_scale);
+  MMGEN_CHECK(p.batch >= 1 && p.batch <= 64, "the batch size must be in [1, 64], got ", p.batch);
+  MMGEN_CHECK(p.clip_skip >= 1 && p.clip_skip <= sd.clip().config().num_layers,
+              "clip skip must be in [1, ", sd.clip().config().num_layers, "], got ", p.clip_skip);
+}
+
+namespace {
+
+GenerationResult generate(const StableDiffusion& sd, const Tensor& init_latent,
+                          const GenerationParams& p, const ProgressCallback& progress) {
+  check_generation_params(sd, p);
+  const int64_t channels = sd.unet().config().in_channels;
+  const int64_t h = p.height / sd.vae_factor(), w = p.width / sd.vae_factor();
+  GenerationResult result;
+  std::vector<Tensor> noise;
+  for (int i = 0; i < p.batch; ++i) {
+    result.seeds.push_back(p.seed + static_cast<uint64_t>(i));
+    noise.push_back(k::random_normal({1, channels, h, w}, result.seeds.back(), 0));
+  }
+
+  SamplingSetup setup;
+  setup.sampler = p.sampler;
+  setup.steps = p.steps;
+  setup.cfg_scale = p.cfg_scale;
+  setup.cond = encode_prompt(sd, p.prompt, p.batch, p.clip_skip);
+  if (p.cfg_scale != 1.0f)
+    setup.uncond = encode_prompt(sd, p.negative_prompt, p.batch, p.clip_skip);
+  setup.noise = p.batch == 1 ? noise[0] : k::concat(noise, 0);
+  // Each image draws its own ancestral noise from its seed, so any image of a
+  // batch can be remade alone from the seed in its metadata.
+  const std::vector<uint64_t> seeds = result.seeds;
+  setup.ancestral = [seeds](int step, const Shape& shape) {
+    Shape one = shape;
+    one[0] = 1;
+    std::vector<Tensor> parts;
+    for (uint64_t seed : seeds)
+      parts.push_back(k::random_normal(one, seed, 1 + static_cast<uint64_t>(step)));
+    return parts.size() == 1 ? parts[0] : k::concat(parts, 0);
+  };
+  if (init_latent.defined()) {
+    setup.init_latent =
+        init_latent.dim(0) == p.batch
+            ? init_latent
+            : k::concat(std::vector<Tensor>(static_cast<size_t>(p.batch), init_latent), 0);
+    setup.strength = p.strength;
+  }
+  std::unique_ptr<ProgressReporter> reporter;
+  setup.observer = [&](const SamplerStep& step) {
+    if (!reporter) reporter = std::make_unique<ProgressReporter>(progress, "sampling", step.total);
+    return reporter->update(step.index + 1);
+  };
+  if (!progress) setup.observer = {};
+
+  result.latents = sample_latent(sd.unet(), sd.schedule(), setup);
+  std::vector<Tensor> images;
+  for (int i = 0; i < p.batch; ++i) {
+    const Tensor z = k::scale(result.latents.narrow(0, i, 1), 1.0f / kLatentScale);
+    images.push_back(k::clamp(k::scale(k::add_scalar(sd.vae().decode(z), 1.0f), 0.5f), 0.0f, 1.0f));
+  }
+  result.images = p.batch == 1 ? images[0] : k::concat(images, 0);
+  return result;
+}
+
+}  // namespace
+
+GenerationResult txt2img(const StableDiffusion& sd, const GenerationParams& params,
+                         const ProgressCallback& progress) {
+  return generate(sd, Tensor(), params, progress);
+}
+
+GenerationResult img2img(const StableDiffusion& sd, const Tensor& init,
+                         const GenerationParams& params, const ProgressCallback& progress) {
+  MMGEN_CHECK(params.strength > 0.0f && params.strength <= 1.0f,
+              "img2img: strength must be in (0, 1], got ", params.strength);
+  MMGEN_CHECK(init.defined() && init.ndim() == 4 && init.dim(0) == 1 && init.dim(1) == 3,
+              "img2img: the initial image must be [1, 3, H, W], got ", init.str());
+  MMGEN_CHECK(init.dim(2) == params.height && init.dim(3) == params.width,
+              "img2img: the initial image is ", init.dim(3), "x", init.dim(2), ", expected ",
+              params.width, "x", params.height);
+  MMGEN_CHECK(sd.vae().config().has_encoder, sd.file().path().string(),
+              ": the checkpoint has no VAE encoder, which img2img needs");
+  check_generation_params(sd, params);
+  const Tensor pixels = k::add_scalar(k::scale(init, 2.0f), -1.0f);
+  const Tensor latent = k::scale(sd.vae().encode(pixels).mean, kLatentScale);
+  return generate(sd, latent, params, progress);
+}
+
+}  // namespace mmgen::diffusion

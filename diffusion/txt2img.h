@@ -1,0 +1,129 @@
+// Stable Diffusion 1.x text-to-image and image-to-image: a single-file checkpoint
+// (CLIP text encoder, UNet, VAE, schedule buffers) and the CLIP vocabulary; the
+// prompt and negative prompt through CLIP, seeded Philox noise, a sampler with
+// classifier-free guidance, and the VAE decode. docs/txt2img.md.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/model_file.h"
+#include "core/progress.h"
+#include "core/tensor.h"
+#include "diffusion/samplers.h"
+#include "diffusion/schedule.h"
+#include "diffusion/unet.h"
+#include "diffusion/vae.h"
+#include "text/clip_text_model.h"
+#include "text/clip_tokenizer.h"
+
+namespace mmgen::diffusion {
+
+// SD1.x's latent scale: the diffusion latent is the VAE latent times this.
+inline constexpr float kLatentScale = 0.18215f;
+
+// The CLIP vocabulary: $MMGEN_DATA_DIR/clip/bpe_simple_vocab_16e6.txt.gz when the
+// variable is set, else the project's data/ folder (compiled in), else data/ next
+// to the running executable or one folder above it. Throws Error naming every
+// place looked at when none holds the file.
+std::filesystem::path find_clip_vocab();
+
+struct StableDiffusionOptions {
+  UNetOptions unet;
+  text::ClipTextOptions clip;
+  std::filesystem::path vocab;  // empty: find_clip_vocab()
+};
+
+class StableDiffusion {
+ public:
+  // Opens the checkpoint (safetensors or .ckpt) once; every part reads its
+  // weights from it. Throws Error naming the file for a missing part.
+  static std::unique_ptr<StableDiffusion> load(const std::filesystem::path& path,
+                                               const StableDiffusionOptions& options = {});
+
+  const ModelFile& file() const { return *file_; }
+  const text::ClipTokenizer& tokenizer() const { return *tokenizer_; }
+  const text::ClipTextModel& clip() const { return *clip_; }
+  const UNet& unet() const { return *unet_; }
+  const Vae& vae() const { return *vae_; }
+  const NoiseSchedule& schedule() const { return schedule_; }
+  // Image pixels per latent position (8) and the image size step (64 for SD1.x:
+  // the VAE factor times the UNet's).
+  int64_t vae_factor() const { return vae_->config().downsample_factor(); }
+  int64_t size_multiple() const { return vae_factor() * unet_->config().downsample_factor(); }
+
+ private:
+  std::shared_ptr<ModelFile> file_;
+  std::unique_ptr<text::ClipTokenizer> tokenizer_;
+  std::unique_ptr<text::ClipTextModel> clip_;
+  std::unique_ptr<UNet> unet_;
+  std::unique_ptr<Vae> vae_;
+  NoiseSchedule schedule_;
+};
+
+// Everything a sampling run needs once the prompts are encoded.
+struct SamplingSetup {
+  SamplerKind sampler = SamplerKind::kEulerAncestral;
+  int steps = 20;
+  float cfg_scale = 7.5f;  // 1: the negative context is not run
+  Tensor cond;             // [N, L, D] prompt context
+  Tensor uncond;           // [N, L, D] negative prompt context
+  Tensor noise;            // [N, C, h, w] standard normal: x_T / sigma_max
+  NoiseSource ancestral;   // fresh noise for Euler a and LCM
+  // img2img: the clean latent (already times kLatentScale) and how much of the
+  // schedule to run (0 < strength <= 1); undefined for txt2img.
+  Tensor init_latent;
+  float strength = 1.0f;
+  StepObserver observer;
+  // Called with the timestep each UNet evaluation gets (for tests and fixtures).
+  std::function<void(float t)> on_model_call;
+};
+
+// Runs the sampler with classifier-free guidance (eps_u + cfg * (eps_c - eps_u),
+// the batch ordered [uncond, cond] as ldm does) and returns the final latent
+// (diffusion scale).
+Tensor sample_latent(const UNet& unet, const NoiseSchedule& schedule, const SamplingSetup& setup);
+
+// [N, ids] -> the UNet context of each prompt row, with A1111's clip skip.
+Tensor encode_prompt(const StableDiffusion& sd, const std::string& prompt, int64_t batch,
+                     int clip_skip);
+
+struct GenerationParams {
+  std::string prompt;
+  std::string negative_prompt;
+  int steps = 20;
+  float cfg_scale = 7.5f;
+  SamplerKind sampler = SamplerKind::kEulerAncestral;
+  uint64_t seed = 0;  // image i of a batch uses seed + i
+  int width = 512;
+  int height = 512;
+  int batch = 1;
+  int clip_skip = 1;
+  float strength = 0.75f;  // img2img only: the fraction of the schedule re-run
+};
+
+struct GenerationResult {
+  Tensor images;                // [N, 3, H, W] f32 in [0, 1]
+  Tensor latents;               // [N, C, H / 8, W / 8], diffusion scale
+  std::vector<uint64_t> seeds;  // per image
+};
+
+// Throws Error naming the parameter for an empty prompt, a size that is not a
+// positive multiple of sd.size_multiple() (at least 64), steps outside [1, 1000],
+// a negative cfg scale, a batch outside [1, 64] or a clip skip beyond the layers.
+void check_generation_params(const StableDiffusion& sd, const GenerationParams& params);
+
+// Progress: the stage "sampling" with one step per sampler step; returning false cancels.
+GenerationResult txt2img(const StableDiffusion& sd, const GenerationParams& params,
+                         const ProgressCallback& progress = {});
+// init: [1, 3, H, W] f32 in [0, 1] of params.width x params.height. The image is
+// encoded (the latent distribution's mean), noised to the step where
+// `strength` of the schedule remains, and sampled from there.
+GenerationResult img2img(const StableDiffusion& sd, const Tensor& init,
+                         const GenerationParams& params, const ProgressCallback& progress = {});
+
+}  // namespace mmgen::diffusion

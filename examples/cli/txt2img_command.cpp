@@ -1,0 +1,200 @@
+// `mmgen txt2img` and `mmgen img2img`: Stable Diffusion 1.x images from a prompt
+// (and a starting image), written as PNG files that carry their settings in a
+// "parameters" text chunk (docs/txt2img.md).
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <optional>
+#include <random>
+#include <string>
+
+#include "core/error.h"
+#include "core/progress.h"
+#include "core/sha256.h"
+#include "core/thread_pool.h"
+#include "diffusion/png_parameters.h"
+#include "diffusion/txt2img.h"
+#include "examples/cli/commands.h"
+#include "vision/image.h"
+#include "vision/png.h"
+
+namespace mmgen::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct ImageOptions {
+  std::string model;
+  std::string prompt;
+  std::string negative;
+  int steps = 20;
+  float cfg = 7.5f;
+  std::string sampler = "Euler a";
+  std::optional<uint64_t> seed;
+  int width = 512;
+  int height = 512;
+  int batch = 1;
+  int clip_skip = 1;
+  int threads = 0;
+  std::string output = "output.png";
+  // img2img
+  std::string init_image;
+  float strength = 0.75f;
+};
+
+// Image 0 goes to the output path; image i > 0 of a batch to "<stem>-<i><ext>".
+fs::path batch_path(const fs::path& output, int index) {
+  if (index == 0) return output;
+  return output.parent_path() /
+         (output.stem().string() + "-" + std::to_string(index) + output.extension().string());
+}
+
+// Checks that need no model, so a bad command line fails before the load.
+void check_options(const ImageOptions& o) {
+  MMGEN_CHECK(!o.prompt.empty(), "the prompt is empty; give the image description with -p");
+  MMGEN_CHECK(o.width >= 64 && o.width % 8 == 0, "--width must be a multiple of 8 and >= 64, got ",
+              o.width);
+  MMGEN_CHECK(o.height >= 64 && o.height % 8 == 0,
+              "--height must be a multiple of 8 and >= 64, got ", o.height);
+  MMGEN_CHECK(o.steps >= 1, "--steps must be >= 1, got ", o.steps);
+  MMGEN_CHECK(o.batch >= 1 && o.batch <= 64, "--batch must be in [1, 64], got ", o.batch);
+  MMGEN_CHECK(o.clip_skip >= 1, "--clip-skip must be >= 1, got ", o.clip_skip);
+  MMGEN_CHECK(o.threads >= 0, "--threads must be >= 0, got ", o.threads);
+  MMGEN_CHECK(!o.output.empty(), "the output path is empty");
+  MMGEN_CHECK(fs::exists(o.model), o.model, ": model file not found");
+  const fs::path dir = fs::path(o.output).parent_path();
+  MMGEN_CHECK(dir.empty() || fs::is_directory(dir), o.output, ": the folder ", dir.string(),
+              " does not exist");
+}
+
+int run_image(const ImageOptions& o, bool img2img) {
+  check_options(o);
+  if (img2img)
+    MMGEN_CHECK(o.strength > 0.0f && o.strength <= 1.0f, "--strength must be in (0, 1], got ",
+                o.strength);
+  if (o.threads > 0) set_num_threads(o.threads);
+  diffusion::GenerationParams params;
+  params.prompt = o.prompt;
+  params.negative_prompt = o.negative;
+  params.steps = o.steps;
+  params.cfg_scale = o.cfg;
+  params.sampler = diffusion::parse_sampler(o.sampler);
+  params.width = o.width;
+  params.height = o.height;
+  params.batch = o.batch;
+  params.clip_skip = o.clip_skip;
+  params.strength = o.strength;
+  if (o.seed) {
+    params.seed = *o.seed;
+  } else {
+    // 32-bit like the web UI's seeds, so they are easy to copy back.
+    params.seed = std::random_device{}();
+  }
+
+  // Read the starting image before the (slow) model load, so a bad path fails fast.
+  Tensor init;
+  if (img2img) {
+    const vision::PngFile png = vision::read_png(o.init_image);
+    MMGEN_CHECK(png.image.width == o.width && png.image.height == o.height, o.init_image, ": is ",
+                png.image.width, "x", png.image.height, "; give -W ", png.image.width, " -H ",
+                png.image.height, " (or resize it)");
+    init = vision::image_to_tensor(png.image);
+  }
+
+  const auto start = std::chrono::steady_clock::now();
+  const auto sd = diffusion::StableDiffusion::load(o.model);
+  diffusion::check_generation_params(*sd, params);
+  const ProgressCallback progress =
+      stderr_is_terminal() ? terminal_progress_bar() : ProgressCallback();
+  const diffusion::GenerationResult result = img2img
+                                                 ? diffusion::img2img(*sd, init, params, progress)
+                                                 : diffusion::txt2img(*sd, params, progress);
+
+  const std::string hash = diffusion::model_hash(sha256_file_hex(o.model));
+  for (int i = 0; i < params.batch; ++i) {
+    diffusion::PngParameters meta;
+    meta.prompt = params.prompt;
+    meta.negative_prompt = params.negative_prompt;
+    meta.fields = {{"Steps", std::to_string(params.steps)},
+                   {"Sampler", diffusion::sampler_name(params.sampler)},
+                   {"CFG scale", nlohmann::json(params.cfg_scale).dump()},
+                   {"Seed", std::to_string(result.seeds[i])},
+                   {"Size", std::to_string(params.width) + "x" + std::to_string(params.height)},
+                   {"Model hash", hash},
+                   {"Model", fs::path(o.model).stem().string()}};
+    if (params.clip_skip > 1)
+      meta.fields.emplace_back("Clip skip", std::to_string(params.clip_skip));
+    if (img2img)
+      meta.fields.emplace_back("Denoising strength", nlohmann::json(params.strength).dump());
+    const vision::Image image = vision::image_from_tensor(result.images.narrow(0, i, 1));
+    vision::write_png(batch_path(o.output, i), image,
+                      {{"parameters", diffusion::format_png_parameters(meta)}});
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::fprintf(
+      stderr, "wrote %s%s (%dx%d, %d steps, %s, seed %llu) in %s\n", o.output.c_str(),
+      params.batch > 1 ? (" and " + std::to_string(params.batch - 1) + " more").c_str() : "",
+      params.width, params.height, params.steps, diffusion::sampler_name(params.sampler).c_str(),
+      static_cast<unsigned long long>(params.seed), format_duration(seconds).c_str());
+  return 0;
+}
+
+void add_image_options(CLI::App& app, ImageOptions& o) {
+  app.add_option("-m,--model", o.model, "Stable Diffusion 1.x checkpoint (.safetensors or .ckpt)")
+      ->required();
+  app.add_option("-p,--prompt", o.prompt, "What the image shows")->required();
+  app.add_option("-n,--negative-prompt", o.negative, "What the image should not show");
+  app.add_option("--steps", o.steps, "Sampling steps")->capture_default_str();
+  app.add_option("--cfg,--cfg-scale", o.cfg, "Classifier-free guidance scale")
+      ->capture_default_str();
+  app.add_option("--sampler", o.sampler,
+                 "Sampler: " + diffusion::sampler_choices() +
+                     " (or the web UI names, e.g. \"DPM++ 2M Karras\")")
+      ->capture_default_str();
+  app.add_option("-s,--seed", o.seed, "Random seed (default: a random one, recorded in the PNG)");
+  app.add_option("-W,--width", o.width, "Image width in pixels (a multiple of 64 for SD 1.x)")
+      ->capture_default_str();
+  app.add_option("-H,--height", o.height, "Image height in pixels (a multiple of 64 for SD 1.x)")
+      ->capture_default_str();
+  app.add_option("-b,--batch", o.batch,
+                 "Images to make; image i uses seed + i and goes to <output stem>-<i>.png")
+      ->capture_default_str();
+  app.add_option("--clip-skip", o.clip_skip, "Use the CLIP layer this far from the last (1: last)")
+      ->capture_default_str();
+  app.add_option("-t,--threads", o.threads, "CPU threads (default: all cores)");
+  app.add_option("-o,--output", o.output, "Output PNG path")->capture_default_str();
+}
+
+}  // namespace
+
+Command make_txt2img_command() {
+  auto o = std::make_shared<ImageOptions>();
+  Command command;
+  command.attach_fn = [o](CLI::App& parent, Command& self) {
+    self.app = parent.add_subcommand("txt2img", "Make images from a prompt (Stable Diffusion 1.x)");
+    add_image_options(*self.app, *o);
+  };
+  command.run = [o] { return run_image(*o, false); };
+  return command;
+}
+
+Command make_img2img_command() {
+  auto o = std::make_shared<ImageOptions>();
+  Command command;
+  command.attach_fn = [o](CLI::App& parent, Command& self) {
+    self.app = parent.add_subcommand("img2img",
+                                     "Redraw an image following a prompt (Stable Diffusion 1.x)");
+    add_image_options(*self.app, *o);
+    self.app->add_option("-i,--init-img", o->init_image, "Starting image (PNG of the output size)")
+        ->required();
+    self.app
+        ->add_option("--strength", o->strength,
+                     "How much to change the image: 0 keeps it, 1 ignores it")
+        ->capture_default_str();
+  };
+  command.run = [o] { return run_image(*o, true); };
+  return command;
+}
+
+}  // namespace mmgen::cli
