@@ -5,6 +5,7 @@
 
 #include "audio/audio_golden.h"
 #include "audio/phonemize_golden.h"
+#include "audio/vits_golden.h"
 #include "core/golden.h"
 #include "diffusion/txt2img_golden.h"
 #include "diffusion/unet_golden.h"
@@ -20,6 +21,7 @@ void register_all_golden_kinds() {
   std::call_once(once, [] {
     audio::register_audio_golden_kinds();
     audio::register_phonemize_golden_kinds();
+    audio::register_vits_golden_kinds();
     diffusion::register_txt2img_golden_kinds();
     diffusion::register_unet_golden_kinds();
     diffusion::register_vae_golden_kinds();

@@ -1,0 +1,80 @@
+// A VITS synthesizer (models.SynthesizerTrn.infer; docs/vits.md): phoneme ids ->
+// text encoder -> duration predictor -> frame expansion of the prior ->
+// reverse flow -> HiFi-GAN decoder -> waveform. Multi-speaker checkpoints
+// (emb_g, gin_channels > 0) condition the duration predictor, the flow and the
+// decoder on a speaker embedding. One unpadded sequence per call.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "audio/hifigan.h"
+#include "audio/vits_config.h"
+#include "audio/vits_duration.h"
+#include "audio/vits_flow.h"
+#include "audio/vits_text_encoder.h"
+
+namespace mmgen::audio {
+
+struct VitsSynthesisOptions {
+  float noise_scale = 0.667f;
+  float length_scale = 1.0f;
+  float noise_scale_w = 0.8f;
+  // The two standard normal draws of the reference: dp_noise [1, 2, T_text]
+  // and z_noise [1, inter, T_frames]. Undefined ones are drawn from `seed`.
+  Tensor dp_noise;
+  Tensor z_noise;
+  uint64_t seed = 0;
+  int64_t speaker_id = 0;  // multi-speaker models only
+};
+
+// Every intermediate of one synthesis, named as the reference's variables.
+struct VitsSynthesis {
+  Tensor enc_x, enc_m_p, enc_logs_p;  // text encoder [1, C, T_text]
+  Tensor logw, w_ceil;                // [1, 1, T_text]
+  Tensor m_p, logs_p;                 // expanded prior [1, inter, T_frames]
+  Tensor z_p, z;                      // prior sample and flow output [1, inter, T_frames]
+  Tensor wav;                         // [1, 1, T_frames * hop] in (-1, 1)
+};
+
+// Durations (w_ceil: [1, 1, T_text] non-negative integers as f32) -> the
+// monotonic alignment (commons.generate_path) [1, 1, frames, T_text]: frame y
+// belongs to token x when sum(w[:x]) <= y < sum(w[:x+1]).
+Tensor generate_path(const Tensor& w_ceil, int64_t frames);
+
+class Vits {
+ public:
+  // Tensors named enc_p.*, dp.*, flow.*, dec.* (enc_q.* is ignored), plus emb_g,
+  // dp.cond, flow.flows.*.enc.cond_layer and dec.cond for multi-speaker models,
+  // optionally under "model_g." or "generator."; weight norm is folded.
+  static Vits load(const ModelFile& file, const VitsConfig& config);
+  static Vits load(const std::filesystem::path& path, const VitsConfig& config);
+
+  const VitsConfig& config() const { return config_; }
+  VitsSynthesisOptions default_options() const;
+
+  // ids: [1, T] or [T] phoneme ids (T >= 1).
+  VitsSynthesis infer(const Tensor& ids, const VitsSynthesisOptions& options) const;
+
+ private:
+  // The decoder of a multi-speaker model conditioned on speaker embedding g.
+  Hifigan decoder(const Tensor& g) const;
+
+  VitsConfig config_;
+  std::shared_ptr<const VitsTextEncoder> encoder_;
+  std::shared_ptr<const VitsDurationPredictor> duration_;
+  std::shared_ptr<const VitsFlow> flow_;
+  std::shared_ptr<const Hifigan> decoder_;  // single-speaker
+  // Multi-speaker: the speaker table, and the decoder's tensors from which a
+  // decoder whose conv_pre bias includes dec.cond(g) is built per call (the
+  // conditioning is a per-channel constant added right after conv_pre).
+  Tensor emb_g_;  // [n_speakers, gin]
+  VitsConv dec_cond_;
+  std::shared_ptr<const std::map<std::string, Tensor>> decoder_tensors_;
+  std::string source_;  // the checkpoint path, for errors
+};
+
+}  // namespace mmgen::audio
