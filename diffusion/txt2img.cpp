@@ -6,9 +6,9 @@
 #include <cstdlib>
 
 #include "core/error.h"
-#include "core/log.h"
 #include "kernels/ops.h"
 #include "kernels/random.h"
+#include "text/prompt_weighting.h"
 
 namespace mmgen::diffusion {
 namespace {
@@ -152,18 +152,55 @@ Tensor sample_latent(const UNet& unet, const NoiseSchedule& schedule, const Samp
   fail("sampling: unhandled sampler ", sampler_name(setup.sampler));
 }
 
-Tensor encode_prompt(const StableDiffusion& sd, const std::string& prompt, int64_t batch,
-                     int clip_skip) {
-  const std::vector<int32_t> bpe = sd.tokenizer().encode(prompt);
-  const int64_t limit = sd.clip().config().max_positions - 2;
-  if (static_cast<int64_t>(bpe.size()) > limit)
-    log_warn("the prompt has ", bpe.size(), " tokens; only the first ", limit, " are used");
-  const std::vector<int32_t> row = sd.tokenizer().encode_framed(prompt);
-  const Tensor ids = Tensor::from_vector(std::vector<int64_t>(row.begin(), row.end()),
-                                         {1, static_cast<int64_t>(row.size())});
-  const Tensor context = sd.clip().encode(ids, clip_skip);
+namespace {
+
+// One chunk through CLIP, then the web UI's emphasis: each position's hidden
+// state times its weight, the whole tensor rescaled to its original mean.
+Tensor encode_chunk(const StableDiffusion& sd, const text::PromptChunk& chunk, int clip_skip) {
+  const Tensor ids = Tensor::from_vector(std::vector<int64_t>(chunk.ids.begin(), chunk.ids.end()),
+                                         {1, static_cast<int64_t>(chunk.ids.size())});
+  const Tensor z = sd.clip().encode(ids, clip_skip);
+  if (chunk.all_weights_one()) return z;
+  std::vector<float> values = z.to_f32_vector();
+  const auto width = static_cast<size_t>(z.dim(2));
+  double original = 0, weighted = 0;
+  for (size_t i = 0; i < values.size(); ++i) {
+    original += values[i];
+    values[i] *= chunk.weights[i / width];
+    weighted += values[i];
+  }
+  // Means over the same count: their ratio is the ratio of the sums (kept at 1
+  // in the degenerate case of a zero weighted sum).
+  const auto factor = static_cast<float>(weighted != 0.0 ? original / weighted : 1.0);
+  for (float& v : values) v *= factor;
+  return Tensor::from_vector(values, z.shape()).to(z.device());
+}
+
+int chunk_length(const StableDiffusion& sd) {
+  return static_cast<int>(sd.clip().config().max_positions) - 2;
+}
+
+std::vector<text::PromptChunk> prompt_chunks(const StableDiffusion& sd, const std::string& prompt) {
+  text::PromptChunking chunking;
+  chunking.chunk_length = chunk_length(sd);
+  return text::chunk_weighted_prompt(sd.tokenizer(), prompt, chunking);
+}
+
+// The chunks' contexts side by side along the sequence axis, repeated `batch` times.
+Tensor encode_chunks(const StableDiffusion& sd, const std::vector<text::PromptChunk>& chunks,
+                     int64_t batch, int clip_skip) {
+  std::vector<Tensor> parts;
+  for (const text::PromptChunk& chunk : chunks) parts.push_back(encode_chunk(sd, chunk, clip_skip));
+  const Tensor context = parts.size() == 1 ? parts[0] : k::concat(parts, 1);
   if (batch == 1) return context;
   return k::concat(std::vector<Tensor>(static_cast<size_t>(batch), context), 0);
+}
+
+}  // namespace
+
+Tensor encode_prompt(const StableDiffusion& sd, const std::string& prompt, int64_t batch,
+                     int clip_skip) {
+  return encode_chunks(sd, prompt_chunks(sd, prompt), batch, clip_skip);
 }
 
 void check_generation_params(const StableDiffusion& sd, const GenerationParams& p) {
@@ -200,9 +237,17 @@ GenerationResult generate(const StableDiffusion& sd, const Tensor& init_latent,
   setup.sampler = p.sampler;
   setup.steps = p.steps;
   setup.cfg_scale = p.cfg_scale;
-  setup.cond = encode_prompt(sd, p.prompt, p.batch, p.clip_skip);
-  if (p.cfg_scale != 1.0f)
-    setup.uncond = encode_prompt(sd, p.negative_prompt, p.batch, p.clip_skip);
+  std::vector<text::PromptChunk> cond = prompt_chunks(sd, p.prompt);
+  if (p.cfg_scale != 1.0f) {
+    // Both sides of guidance need the same context length: the shorter one gets
+    // empty-prompt chunks, as the web UI pads them.
+    std::vector<text::PromptChunk> uncond = prompt_chunks(sd, p.negative_prompt);
+    const text::PromptChunk empty = text::empty_prompt_chunk(sd.tokenizer(), chunk_length(sd));
+    while (uncond.size() < cond.size()) uncond.push_back(empty);
+    while (cond.size() < uncond.size()) cond.push_back(empty);
+    setup.uncond = encode_chunks(sd, uncond, p.batch, p.clip_skip);
+  }
+  setup.cond = encode_chunks(sd, cond, p.batch, p.clip_skip);
   setup.noise = p.batch == 1 ? noise[0] : k::concat(noise, 0);
   // Each image draws its own ancestral noise from its seed, so any image of a
   // batch can be remade alone from the seed in its metadata.

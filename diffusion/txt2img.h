@@ -88,7 +88,8 @@ struct SamplingSetup {
 // (diffusion scale).
 Tensor sample_latent(const UNet& unet, const NoiseSchedule& schedule, const SamplingSetup& setup);
 
-// [N, ids] -> the UNet context of each prompt row, with A1111's clip skip.
+// The UNet context of a prompt repeated for `batch` rows: emphasis parsed, chunks of 75
+// tokens encoded separately (clip skip as the web UI) and concatenated, [batch, 77 k, dim].
 Tensor encode_prompt(const StableDiffusion& sd, const std::string& prompt, int64_t batch,
                      int clip_skip);
 
