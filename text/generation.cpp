@@ -98,7 +98,13 @@ TextModel load_text_model(const std::filesystem::path& path) {
 }
 
 Generator::Generator(const LanguageModel& model, const Tokenizer& tokenizer)
-    : model_(model), tokenizer_(tokenizer) {}
+    : model_(model), tokenizer_(tokenizer) {
+  // Embedding tables are often padded past the tokenizer (Qwen2), never shorter.
+  MMGEN_CHECK(tokenizer.vocab_size() <= model.config().vocab_size, "the tokenizer of ",
+              tokenizer.source(), " has ", tokenizer.vocab_size(), " tokens but the model ",
+              model.source().string(), " embeds only ", model.config().vocab_size,
+              ": they do not belong together");
+}
 
 namespace {
 

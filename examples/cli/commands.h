@@ -25,10 +25,13 @@ Command make_generate_command();
 Command make_chat_command();
 Command make_txt2img_command();
 Command make_img2img_command();
+Command make_tts_command();
+Command make_vocode_command();
 
 inline std::vector<Command> all_commands() {
-  return {make_inspect_command(), make_golden_command(), make_generate_command(),
-          make_chat_command(), make_txt2img_command(), make_img2img_command()};
+  return {make_inspect_command(), make_golden_command(),  make_generate_command(),
+          make_chat_command(),    make_txt2img_command(), make_img2img_command(),
+          make_tts_command(),     make_vocode_command()};
 }
 
 }  // namespace mmgen::cli

@@ -188,3 +188,15 @@ TEST_CASE("text models load from GGUF, and a folder without tokenizer.json says 
 }
 
 }  // namespace mmgen::text
+
+namespace mmgen::text {
+
+TEST_CASE("a tokenizer larger than the model's vocabulary is refused", "[generation]") {
+  const TextModel gpt2 = load_text_model(test::golden_file("llm/gpt2_tiny.gguf"));
+  REQUIRE(gpt2.tokenizer->vocab_size() > llama().model->config().vocab_size);
+  CHECK_THROWS_WITH(Generator(*llama().model, *gpt2.tokenizer),
+                    Contains("tokens but the model") && Contains("llama_tiny.gguf"));
+  CHECK_NOTHROW(Generator(*llama().model, *llama().tokenizer));
+}
+
+}  // namespace mmgen::text

@@ -1,0 +1,193 @@
+// `mmgen tts` and `mmgen vocode` as a user runs them on the tiny golden VITS
+// and HiFi-GAN: WAV headers and lengths, raw streaming equal to the WAV, stdin
+// input, and one-line errors that leave no output file.
+#include <sys/wait.h>
+
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "audio/wav.h"
+#include "tests/support/test_support.h"
+
+namespace mmgen {
+namespace {
+
+namespace fs = std::filesystem;
+using Catch::Matchers::Contains;
+
+struct CliRun {
+  int exit_code = -1;
+  std::string output;  // stdout (and stderr unless kept apart)
+};
+
+std::string quoted(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+// Runs mmgen with `args`; stdin from `input` (or /dev/null); stderr merged into
+// the output unless `stdout_only`.
+CliRun run(const std::string& args, const std::string& input = "/dev/null",
+           bool stdout_only = false) {
+  const std::string command = quoted(MMGEN_CLI_PATH) + " " + args +
+                              (stdout_only ? " 2>/dev/null" : " 2>&1") + " <" + quoted(input);
+  CliRun result;
+  std::FILE* pipe = ::popen(command.c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  char buffer[4096];
+  size_t n;
+  while ((n = std::fread(buffer, 1, sizeof(buffer), pipe)) > 0) result.output.append(buffer, n);
+  const int status = ::pclose(pipe);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
+std::string golden(const std::string& name) {
+  return quoted(test::golden_file("tts/" + name).string());
+}
+
+std::string voice_args() {
+  return "-m " + golden("vits_generator.safetensors") + " -c " + golden("vits_voice.onnx.json") +
+         " --vits-config " + golden("vits_config.json");
+}
+
+int count_lines(const std::string& text) {
+  int lines = 0;
+  for (char c : text) lines += c == '\n';
+  return lines;
+}
+
+bool all_finite(const std::vector<float>& samples) {
+  for (float v : samples)
+    if (!std::isfinite(v)) return false;
+  return true;
+}
+
+}  // namespace
+
+TEST_CASE("mmgen tts writes a WAV at the voice's rate, as long as its durations", "[cli][tts]") {
+  const fs::path dir = test::temp_dir("cli_tts");
+  const fs::path out = dir / "hello.wav";
+  const CliRun r = run("tts " + voice_args() + " -t 'Hello world. How are you?' --seed 5 -o " +
+                       quoted(out.string()));
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.output, Contains("seed 5") && Contains("wrote"));
+  const audio::WavAudio wav = audio::read_wav(out);
+  CHECK(wav.sample_rate == 22050);
+  CHECK(wav.channels == 1);
+  CHECK(wav.encoding == audio::WavEncoding::kPcm16);
+  // Whole frames of 256 samples, at least one per phoneme id of two sentences.
+  CHECK(wav.samples.size() % 256 == 0);
+  CHECK(wav.samples.size() >= 256 * 20);
+  CHECK(all_finite(wav.samples));
+  float peak = 0;
+  for (float v : wav.samples) peak = std::max(peak, std::fabs(v));
+  CHECK(peak > 0);
+
+  // --output-raw streams the same 16-bit samples.
+  const CliRun raw =
+      run("tts " + voice_args() + " -t 'Hello world. How are you?' --seed 5 --output-raw",
+          "/dev/null", true);
+  REQUIRE(raw.exit_code == 0);
+  REQUIRE(raw.output.size() == wav.samples.size() * 2);
+  std::vector<uint8_t> bytes(raw.output.begin(), raw.output.end());
+  std::ifstream file(out, std::ios::binary);
+  const std::vector<uint8_t> wav_bytes((std::istreambuf_iterator<char>(file)), {});
+  REQUIRE(wav_bytes.size() == 44 + bytes.size());
+  CHECK(std::equal(bytes.begin(), bytes.end(), wav_bytes.begin() + 44));
+
+  // A slower pace makes a longer file.
+  const fs::path slow = dir / "slow.wav";
+  REQUIRE(run("tts " + voice_args() + " -t 'Hello world. How are you?' --seed 5 " +
+              "--noise-w 0 --length-scale 2 -o " + quoted(slow.string()))
+              .exit_code == 0);
+  CHECK(audio::read_wav(slow).samples.size() > wav.samples.size());
+}
+
+TEST_CASE("mmgen tts reads the text from stdin", "[cli][tts]") {
+  const fs::path dir = test::temp_dir("cli_tts_stdin");
+  { std::ofstream(dir / "text.txt") << "Hello world. How are you?\n"; }
+  const fs::path out = dir / "stdin.wav";
+  const CliRun r = run("tts " + voice_args() + " --seed 5 -o " + quoted(out.string()),
+                       (dir / "text.txt").string());
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  const fs::path direct = dir / "direct.wav";
+  REQUIRE(run("tts " + voice_args() + " -t 'Hello world. How are you?' --seed 5 -o " +
+              quoted(direct.string()))
+              .exit_code == 0);
+  CHECK(audio::read_wav(out).samples == audio::read_wav(direct).samples);
+}
+
+TEST_CASE("mmgen tts errors are one line and leave no file", "[cli][tts]") {
+  const fs::path dir = test::temp_dir("cli_tts_errors");
+  const fs::path out = dir / "bad.wav";
+  const auto expect_error = [&](const std::string& args, const std::string& message) {
+    const CliRun r = run("tts " + args + " -o " + quoted(out.string()));
+    INFO(r.output);
+    CHECK(r.exit_code == 1);
+    CHECK_THAT(r.output, Contains(message));
+    CHECK(count_lines(r.output) == 1);
+    CHECK_FALSE(fs::exists(out));
+  };
+  expect_error(voice_args() + " -t ''", "the text is empty");
+  expect_error(voice_args(), "the text is empty");  // empty stdin
+  expect_error(voice_args() + " -t Hi --speaker 3", "speaker 3 is out of range");
+
+  nlohmann::json json;
+  std::ifstream(test::golden_file("tts/vits_voice.onnx.json")) >> json;
+  json["espeak"]["voice"] = "no-such-voice";
+  std::ofstream(dir / "bad_voice.onnx.json") << json.dump();
+  expect_error("-m " + golden("vits_generator.safetensors") + " -c " +
+                   quoted((dir / "bad_voice.onnx.json").string()) + " --vits-config " +
+                   golden("vits_config.json") + " -t Hi",
+               "no-such-voice");
+  json.erase("phoneme_id_map");
+  std::ofstream(dir / "no_map.onnx.json") << json.dump();
+  expect_error("-m " + golden("vits_generator.safetensors") + " -c " +
+                   quoted((dir / "no_map.onnx.json").string()) + " --vits-config " +
+                   golden("vits_config.json") + " -t Hi",
+               "phoneme_id_map");
+  // No config beside a model that has none.
+  expect_error("-m " + golden("vits_generator.safetensors") + " -t Hi", "no voice config");
+}
+
+TEST_CASE("mmgen vocode resynthesises a WAV through HiFi-GAN", "[cli][tts]") {
+  const fs::path dir = test::temp_dir("cli_vocode");
+  audio::WavAudio tone;
+  tone.sample_rate = 22050;
+  tone.samples.resize(22050 / 4);
+  for (size_t i = 0; i < tone.samples.size(); ++i)
+    tone.samples[i] = 0.5f * std::sin(2.0 * M_PI * 220.0 * static_cast<double>(i) / 22050.0);
+  audio::write_wav(dir / "tone.wav", tone, audio::WavEncoding::kPcm16);
+  const fs::path out = dir / "vocoded.wav";
+  const std::string model =
+      "-m " + golden("hifigan_generator.safetensors") + " -c " + golden("hifigan_config.json");
+  const CliRun r = run("vocode " + model + " -i " + quoted((dir / "tone.wav").string()) + " -o " +
+                       quoted(out.string()));
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  const audio::WavAudio wav = audio::read_wav(out);
+  CHECK(wav.sample_rate == 22050);
+  // hifi-gan's frames: (samples + 2 * (n_fft - hop) / 2 - n_fft) / hop + 1.
+  const size_t frames = (tone.samples.size() + 768 - 1024) / 256 + 1;
+  CHECK(wav.samples.size() == frames * 256);
+  CHECK(all_finite(wav.samples));
+
+  tone.sample_rate = 16000;
+  audio::write_wav(dir / "tone16k.wav", tone, audio::WavEncoding::kPcm16);
+  const CliRun wrong = run("vocode " + model + " -i " + quoted((dir / "tone16k.wav").string()) +
+                           " -o " + quoted((dir / "bad.wav").string()));
+  CHECK(wrong.exit_code == 1);
+  CHECK_THAT(wrong.output, Contains("16000 Hz") && Contains("22050 Hz"));
+  CHECK(count_lines(wrong.output) == 1);
+  CHECK_FALSE(fs::exists(dir / "bad.wav"));
+}
+
+}  // namespace mmgen
