@@ -1,8 +1,12 @@
 // Batched matrix product on the CPU (see gemm.cpp for the kernel).
+#include <algorithm>
+#include <cstddef>
+
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/parallel.h"
 #include "kernels/cpu/row_convert.h"
+#include "kernels/cpu/row_dot.h"
 
 namespace mmgen::kernels::cpu {
 
@@ -23,6 +27,23 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool transpose_a, bool transpose
     return MatrixOperand{element_address(b.dtype(), b.data(), index * k * n), b.dtype(), ldb,
                          transpose_b};
   };
+  const int64_t rows = batches * m;
+  const bool whole_blocks = !is_quantized(b.dtype()) || k % block_size(b.dtype()) == 0;
+  if (transpose_b && !transpose_a && (batches == 1 || shared_b) && rows <= kMaxFusedRows && n > 0 &&
+      k > 0 && whole_blocks) {
+    // Decode: a few rows of a against stored weight rows, each streamed from memory
+    // once and converted in registers. Threads take contiguous runs of weight rows,
+    // about eight per thread, so that a core busy with other work does not hold
+    // the others up at the end.
+    const int64_t grain = std::max<int64_t>(16, (n + 8 * num_threads() - 1) / (8 * num_threads()));
+    const size_t row_bytes = bytes_for(b.dtype(), k);
+    const auto* weights = static_cast<const std::byte*>(b.data());
+    parallel_chunks(n, grain, [&](int64_t j0, int64_t j1) {
+      fused_dot_rows(b.dtype(), weights + j0 * row_bytes, row_bytes, j1 - j0, ap, rows, k, cp + j0,
+                     n);
+    });
+    return c;
+  }
   if (batches == 1 || (shared_b && !transpose_a)) {
     // One product: the batches of a stack into rows against the shared b.
     gemm(batches * m, n, k, ap, lda, transpose_a, operand(0), cp, n);

@@ -5,92 +5,314 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
 
+#include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "core/half.h"
+#include "kernels/cpu/row_convert.h"
 #include "kernels/cpu/simd.h"
+
+// The register decoders use AVX-512 byte operations on 128-bit vectors (BW, VL).
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
+#define MMGEN_ROW_DOT_AVX512 1
+#endif
 
 namespace mmgen::kernels::cpu {
 namespace {
 
-#if defined(__AVX512F__)
-
-float hsum(__m512 v) { return Simd::sum(v); }
-
-float dot_f16(const uint16_t* w, const float* x, int64_t k) {
-  __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
-  int64_t i = 0;
-  for (; i + 32 <= k; i += 32) {
-    const __m512 w0 = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + i)));
-    const __m512 w1 =
-        _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + i + 16)));
-    a0 = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x + i), a0);
-    a1 = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x + i + 16), a1);
+// Any dtype, any ISA: each stored row converted into a buffer, then m dot products.
+void dot_rows_converted(DType type, const uint8_t* w, size_t row_bytes, int64_t n, const float* x,
+                        int64_t m, int64_t k, float* out, int64_t ldo) {
+  thread_local std::vector<float> buffer;
+  if (type != DType::kF32 && buffer.size() < static_cast<size_t>(k)) buffer.resize(k);
+  for (int64_t j = 0; j < n; ++j, w += row_bytes) {
+    const float* row = reinterpret_cast<const float*>(w);
+    if (type != DType::kF32) {
+      to_f32(type, w, buffer.data(), k);
+      row = buffer.data();
+    }
+    for (int64_t i = 0; i < m; ++i) out[i * ldo + j] = dot_f32(row, x + i * k, k);
   }
-  float s = hsum(_mm512_add_ps(a0, a1));
-  for (; i < k; ++i) s += f16_to_f32(w[i]) * x[i];
-  return s;
 }
 
-float dot_bf16(const uint16_t* w, const float* x, int64_t k) {
-  __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
-  auto widen = [](const uint16_t* p) {
-    const __m512i v =
-        _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
-    return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
-  };
-  int64_t i = 0;
-  for (; i + 32 <= k; i += 32) {
-    a0 = _mm512_fmadd_ps(widen(w + i), _mm512_loadu_ps(x + i), a0);
-    a1 = _mm512_fmadd_ps(widen(w + i + 16), _mm512_loadu_ps(x + i + 16), a1);
-  }
-  float s = hsum(_mm512_add_ps(a0, a1));
-  for (; i < k; ++i) s += bf16_to_f32(w[i]) * x[i];
-  return s;
+#if defined(MMGEN_ROW_DOT_AVX512)
+
+// The 32 values of one block (or of 32 consecutive plain elements) as f32:
+// elements 0..15 and 16..31.
+struct Block32 {
+  __m512 lo, hi;
+};
+
+inline Block32 times(Block32 v, float d) {
+  const __m512 s = _mm512_set1_ps(d);
+  return {_mm512_mul_ps(v.lo, s), _mm512_mul_ps(v.hi, s)};
 }
 
-// The f16 scale at the start of a block, through the F16C instruction.
-float block_scale(const uint8_t* block) {
+inline __m128i load16(const uint8_t* p) {
+  return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+}
+inline __m256i load32(const uint8_t* p) {
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+}
+
+// The f16 at p, through the F16C instruction.
+inline float load_half(const uint8_t* p) {
   uint16_t bits;
-  std::memcpy(&bits, block, 2);
+  std::memcpy(&bits, p, 2);
   return _cvtsh_ss(bits);
 }
 
-// Q8_0 block: f16 scale, 32 int8 values. Returns the unscaled 16-lane partial dot.
-inline __m512 q8_0_block(const uint8_t* w, const float* x) {
-  const __m512 f0 = _mm512_cvtepi32_ps(
-      _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 2))));
-  const __m512 f1 = _mm512_cvtepi32_ps(
-      _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 18))));
-  return _mm512_fmadd_ps(f1, _mm512_loadu_ps(x + 16), _mm512_mul_ps(f0, _mm512_loadu_ps(x)));
-}
-
-// Q4_0 block: f16 scale, 16 bytes; element j in the low nibble of byte j, element
-// j + 16 in the high nibble; value = (q - 8) * scale.
-inline __m512 q4_0_block(const uint8_t* w, const float* x) {
-  const __m512i bytes =
-      _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 2)));
-  const __m512i eight = _mm512_set1_epi32(8);
-  const __m512 lo =
-      _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_and_si512(bytes, _mm512_set1_epi32(0x0f)), eight));
-  const __m512 hi = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_srli_epi32(bytes, 4), eight));
-  return _mm512_fmadd_ps(hi, _mm512_loadu_ps(x + 16), _mm512_mul_ps(lo, _mm512_loadu_ps(x)));
-}
-
-// Blocks of 32 values and `bytes` bytes: two independent accumulators, two blocks
-// per step.
-template <int64_t kBytes, __m512 (*kBlock)(const uint8_t*, const float*)>
-float dot_blocks(const uint8_t* w, const float* x, int64_t k) {
-  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
-  const int64_t blocks = k / 32;
-  int64_t b = 0;
-  for (; b + 2 <= blocks; b += 2, w += 2 * kBytes, x += 64) {
-    acc0 = _mm512_fmadd_ps(_mm512_set1_ps(block_scale(w)), kBlock(w, x), acc0);
-    acc1 =
-        _mm512_fmadd_ps(_mm512_set1_ps(block_scale(w + kBytes)), kBlock(w + kBytes, x + 32), acc1);
+// Decoders: kBytes per 32 values, decode() yields the dequantised values exactly as
+// core/quant.cpp computes them (q * d, or q * d + m fused), value() one element of
+// a plain type for the tail of a row. kScaled types (value = q * d) also give
+// unscaled() q and scale() d, for a single row of x: d * sum(q x) costs one
+// multiplication per block instead of two.
+struct F32Rows {
+  static constexpr bool kScaled = false;
+  static constexpr size_t kBytes = 128;
+  static Block32 decode(const uint8_t* p) { return {_mm512_loadu_ps(p), _mm512_loadu_ps(p + 64)}; }
+  static float value(const uint8_t* row, int64_t i) {
+    float v;
+    std::memcpy(&v, row + 4 * i, 4);
+    return v;
   }
-  if (b < blocks) acc0 = _mm512_fmadd_ps(_mm512_set1_ps(block_scale(w)), kBlock(w, x), acc0);
-  return hsum(_mm512_add_ps(acc0, acc1));
+};
+
+struct F16Rows {
+  static constexpr bool kScaled = false;
+  static constexpr size_t kBytes = 64;
+  static Block32 decode(const uint8_t* p) {
+    return {_mm512_cvtph_ps(load32(p)), _mm512_cvtph_ps(load32(p + 32))};
+  }
+  static float value(const uint8_t* row, int64_t i) {
+    uint16_t h;
+    std::memcpy(&h, row + 2 * i, 2);
+    return f16_to_f32(h);
+  }
+};
+
+struct BF16Rows {
+  static constexpr bool kScaled = false;
+  static constexpr size_t kBytes = 64;
+  static __m512 widen(const uint8_t* p) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(load32(p)), 16));
+  }
+  static Block32 decode(const uint8_t* p) { return {widen(p), widen(p + 32)}; }
+  static float value(const uint8_t* row, int64_t i) {
+    uint16_t h;
+    std::memcpy(&h, row + 2 * i, 2);
+    return bf16_to_f32(h);
+  }
+};
+
+// Q8_0: f16 d, 32 int8; value = q * d.
+struct Q8_0Rows {
+  static constexpr size_t kBytes = 34;
+  static constexpr bool kScaled = true;
+  static float scale(const uint8_t* p) { return load_half(p); }
+  static Block32 unscaled(const uint8_t* p) {
+    return {_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(load16(p + 2))),
+            _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(load16(p + 18)))};
+  }
+  static Block32 decode(const uint8_t* p) { return times(unscaled(p), scale(p)); }
+  static float value(const uint8_t*, int64_t) { return 0.0f; }  // whole blocks only
+};
+
+// The 4-bit types: element j in the low nibble of byte j, element j + 16 in the high
+// one. The codes are split and offset as bytes in 128-bit vectors (cheap) before
+// widening: on 512-bit vectors every operation costs twice as much.
+struct Nibbles {
+  __m128i lo, hi;  // codes of elements 0..15 and 16..31, one per byte
+};
+inline Nibbles split_nibbles(const uint8_t* p) {
+  const __m128i bytes = load16(p), mask = _mm_set1_epi8(0x0f);
+  return {_mm_and_si128(bytes, mask), _mm_and_si128(_mm_srli_epi16(bytes, 4), mask)};
+}
+inline __m512 signed_bytes_to_ps(__m128i v) { return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(v)); }
+inline __m512 unsigned_bytes_to_ps(__m128i v) {
+  return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(v));
+}
+// The 5-bit types: bit j of the u32 qh is the fifth bit of element j.
+inline Nibbles with_fifth_bits(Nibbles q, uint32_t qh) {
+  const __m128i sixteen = _mm_set1_epi8(16);
+  return {_mm_mask_add_epi8(q.lo, static_cast<__mmask16>(qh & 0xffff), q.lo, sixteen),
+          _mm_mask_add_epi8(q.hi, static_cast<__mmask16>(qh >> 16), q.hi, sixteen)};
+}
+
+// Q4_0: f16 d, 16 bytes of nibbles; value = (q - 8) * d.
+struct Q4_0Rows {
+  static constexpr bool kScaled = true;
+  static constexpr size_t kBytes = 18;
+  static float scale(const uint8_t* p) { return load_half(p); }
+  static Block32 unscaled(const uint8_t* p) {
+    const Nibbles q = split_nibbles(p + 2);
+    const __m128i eight = _mm_set1_epi8(8);
+    return {signed_bytes_to_ps(_mm_sub_epi8(q.lo, eight)),
+            signed_bytes_to_ps(_mm_sub_epi8(q.hi, eight))};
+  }
+  static Block32 decode(const uint8_t* p) { return times(unscaled(p), scale(p)); }
+  static float value(const uint8_t*, int64_t) { return 0.0f; }
+};
+
+// Q4_1: f16 d, f16 m, 16 bytes of nibbles; value = q * d + m.
+struct Q4_1Rows {
+  static constexpr bool kScaled = false;
+  static constexpr size_t kBytes = 20;
+  static Block32 decode(const uint8_t* p) {
+    const __m512 d = _mm512_set1_ps(load_half(p)), m = _mm512_set1_ps(load_half(p + 2));
+    const Nibbles q = split_nibbles(p + 4);
+    return {_mm512_fmadd_ps(unsigned_bytes_to_ps(q.lo), d, m),
+            _mm512_fmadd_ps(unsigned_bytes_to_ps(q.hi), d, m)};
+  }
+  static float value(const uint8_t*, int64_t) { return 0.0f; }
+};
+
+// Q5_0: f16 d, u32 qh, 16 bytes of low nibbles; value = (q - 16) * d.
+struct Q5_0Rows {
+  static constexpr bool kScaled = true;
+  static constexpr size_t kBytes = 22;
+  static float scale(const uint8_t* p) { return load_half(p); }
+  static Block32 unscaled(const uint8_t* p) {
+    uint32_t qh;
+    std::memcpy(&qh, p + 2, 4);
+    const Nibbles q = with_fifth_bits(split_nibbles(p + 6), qh);
+    const __m128i sixteen = _mm_set1_epi8(16);
+    return {signed_bytes_to_ps(_mm_sub_epi8(q.lo, sixteen)),
+            signed_bytes_to_ps(_mm_sub_epi8(q.hi, sixteen))};
+  }
+  static Block32 decode(const uint8_t* p) { return times(unscaled(p), scale(p)); }
+  static float value(const uint8_t*, int64_t) { return 0.0f; }
+};
+
+// Q5_1: f16 d, f16 m, u32 qh, 16 bytes of low nibbles; value = q * d + m.
+struct Q5_1Rows {
+  static constexpr bool kScaled = false;
+  static constexpr size_t kBytes = 24;
+  static Block32 decode(const uint8_t* p) {
+    const __m512 d = _mm512_set1_ps(load_half(p)), m = _mm512_set1_ps(load_half(p + 2));
+    uint32_t qh;
+    std::memcpy(&qh, p + 4, 4);
+    const Nibbles q = with_fifth_bits(split_nibbles(p + 8), qh);
+    return {_mm512_fmadd_ps(unsigned_bytes_to_ps(q.lo), d, m),
+            _mm512_fmadd_ps(unsigned_bytes_to_ps(q.hi), d, m)};
+  }
+  static float value(const uint8_t*, int64_t) { return 0.0f; }
+};
+
+// sum over `blocks` blocks from p of block * x_i, for M rows of x (stride k) as
+// vectors. One or two rows of x: two blocks per step keep enough independent FMA
+// chains; more rows have enough of their own.
+template <class Rows, int M>
+inline void accumulate_blocks(const uint8_t* p, int64_t blocks, const float* x, int64_t k,
+                              __m512 total[M]) {
+  constexpr int U = M <= 2 ? 2 : 1;
+  constexpr size_t B = Rows::kBytes;
+  __m512 acc[U][M][2];
+#pragma GCC unroll 16
+  for (int u = 0; u < U; ++u)
+#pragma GCC unroll 16
+    for (int i = 0; i < M; ++i) acc[u][i][0] = acc[u][i][1] = _mm512_setzero_ps();
+  int64_t b = 0;
+  for (; b + U <= blocks; b += U, p += U * B) {
+#pragma GCC unroll 2
+    for (int u = 0; u < U; ++u) {
+      if constexpr (M == 1 && Rows::kScaled) {
+        const Block32 q = Rows::unscaled(p + u * B);
+        const float* xb = x + (b + u) * 32;
+        const __m512 qx = _mm512_fmadd_ps(q.hi, _mm512_loadu_ps(xb + 16),
+                                          _mm512_mul_ps(q.lo, _mm512_loadu_ps(xb)));
+        acc[u][0][0] = _mm512_fmadd_ps(_mm512_set1_ps(Rows::scale(p + u * B)), qx, acc[u][0][0]);
+        continue;
+      }
+      const Block32 v = Rows::decode(p + u * B);
+      const float* xb = x + (b + u) * 32;
+#pragma GCC unroll 8
+      for (int i = 0; i < M; ++i) {
+        acc[u][i][0] = _mm512_fmadd_ps(v.lo, _mm512_loadu_ps(xb + i * k), acc[u][i][0]);
+        acc[u][i][1] = _mm512_fmadd_ps(v.hi, _mm512_loadu_ps(xb + i * k + 16), acc[u][i][1]);
+      }
+    }
+  }
+  if (b < blocks) {
+    const Block32 v = Rows::decode(p);
+    const float* xb = x + b * 32;
+#pragma GCC unroll 8
+    for (int i = 0; i < M; ++i) {
+      acc[0][i][0] = _mm512_fmadd_ps(v.lo, _mm512_loadu_ps(xb + i * k), acc[0][i][0]);
+      acc[0][i][1] = _mm512_fmadd_ps(v.hi, _mm512_loadu_ps(xb + i * k + 16), acc[0][i][1]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int i = 0; i < M; ++i) {
+    total[i] = _mm512_add_ps(acc[0][i][0], acc[0][i][1]);
+    if constexpr (U == 2)
+      total[i] = _mm512_add_ps(total[i], _mm512_add_ps(acc[1][i][0], acc[1][i][1]));
+  }
+}
+
+// M rows of x against n stored rows, every decoded block feeding all M rows. K is
+// cut into chunks whose slice of x (M x chunk floats, 16 KiB) stays in L1 while a
+// group of kGroup weight rows passes over it; otherwise every weight row would
+// re-read all of x from L2, which limits more than the weight stream from memory.
+// The weights are read in order, which the hardware prefetcher follows (software
+// prefetching measured slower, notably for f16).
+template <class Rows, int M>
+void dot_rows(const uint8_t* w, size_t row_bytes, int64_t n, const float* x, int64_t k, float* out,
+              int64_t ldo) {
+  constexpr int64_t kGroup = 8;
+  constexpr int64_t kChunkBlocks = (4096 / M) / 32;
+  const int64_t blocks = k / 32;
+  alignas(64) float partial[kGroup][M][16];
+  for (int64_t j0 = 0; j0 < n; j0 += kGroup) {
+    const int64_t rows = std::min(kGroup, n - j0);
+    const uint8_t* group = w + j0 * row_bytes;
+    for (int64_t c0 = 0; c0 < blocks || c0 == 0; c0 += kChunkBlocks) {
+      const int64_t count = std::min(kChunkBlocks, blocks - c0);
+      for (int64_t r = 0; r < rows; ++r) {
+        __m512 total[M];
+        accumulate_blocks<Rows, M>(group + r * row_bytes + c0 * Rows::kBytes, count, x + c0 * 32, k,
+                                   total);
+#pragma GCC unroll 8
+        for (int i = 0; i < M; ++i) {
+          if (c0 > 0) total[i] = _mm512_add_ps(total[i], _mm512_load_ps(partial[r][i]));
+          _mm512_store_ps(partial[r][i], total[i]);
+        }
+      }
+      if (blocks == 0) break;
+    }
+    for (int64_t r = 0; r < rows; ++r) {
+      const uint8_t* row = group + r * row_bytes;
+      for (int i = 0; i < M; ++i) {
+        float s = Simd::sum(_mm512_load_ps(partial[r][i]));
+        for (int64_t t = blocks * 32; t < k; ++t) s += Rows::value(row, t) * x[i * k + t];
+        out[i * ldo + j0 + r] = s;
+      }
+    }
+  }
+}
+
+template <class Rows>
+void dot_rows_for(int64_t m, const uint8_t* w, size_t row_bytes, int64_t n, const float* x,
+                  int64_t k, float* out, int64_t ldo) {
+  switch (m) {
+    case 1:
+      return dot_rows<Rows, 1>(w, row_bytes, n, x, k, out, ldo);
+    case 2:
+      return dot_rows<Rows, 2>(w, row_bytes, n, x, k, out, ldo);
+    case 3:
+      return dot_rows<Rows, 3>(w, row_bytes, n, x, k, out, ldo);
+    case 4:
+      return dot_rows<Rows, 4>(w, row_bytes, n, x, k, out, ldo);
+    case 5:
+      return dot_rows<Rows, 5>(w, row_bytes, n, x, k, out, ldo);
+    case 6:
+      return dot_rows<Rows, 6>(w, row_bytes, n, x, k, out, ldo);
+    case 7:
+      return dot_rows<Rows, 7>(w, row_bytes, n, x, k, out, ldo);
+    default:
+      return dot_rows<Rows, 8>(w, row_bytes, n, x, k, out, ldo);
+  }
 }
 
 #endif
@@ -98,29 +320,63 @@ float dot_blocks(const uint8_t* w, const float* x, int64_t k) {
 }  // namespace
 
 bool has_fused_dot(DType type) {
-#if defined(__AVX512F__)
-  return type == DType::kF32 || type == DType::kF16 || type == DType::kBF16 ||
-         type == DType::kQ8_0 || type == DType::kQ4_0;
+#if defined(MMGEN_ROW_DOT_AVX512)
+  switch (type) {
+    case DType::kF32:
+    case DType::kF16:
+    case DType::kBF16:
+    case DType::kQ8_0:
+    case DType::kQ4_0:
+    case DType::kQ4_1:
+    case DType::kQ5_0:
+    case DType::kQ5_1:
+      return true;
+    default:
+      return false;
+  }
 #else
   return type == DType::kF32;
 #endif
 }
 
-float fused_dot(DType type, const void* row, const float* x, int64_t k) {
+void fused_dot_rows(DType type, const void* w, size_t row_bytes, int64_t n, const float* x,
+                    int64_t m, int64_t k, float* out, int64_t ldo) {
+  if (n <= 0 || m <= 0) return;
+  const auto* bytes = static_cast<const uint8_t*>(w);
+  // Larger m: in groups of kMaxFusedRows rows of x.
+  for (int64_t i0 = kMaxFusedRows; i0 < m; i0 += kMaxFusedRows)
+    fused_dot_rows(type, w, row_bytes, n, x + i0 * k, std::min(kMaxFusedRows, m - i0), k,
+                   out + i0 * ldo, ldo);
+  m = std::min(m, kMaxFusedRows);
+#if defined(MMGEN_ROW_DOT_AVX512)
   switch (type) {
-#if defined(__AVX512F__)
+    case DType::kF32:
+      return dot_rows_for<F32Rows>(m, bytes, row_bytes, n, x, k, out, ldo);
     case DType::kF16:
-      return dot_f16(static_cast<const uint16_t*>(row), x, k);
+      return dot_rows_for<F16Rows>(m, bytes, row_bytes, n, x, k, out, ldo);
     case DType::kBF16:
-      return dot_bf16(static_cast<const uint16_t*>(row), x, k);
+      return dot_rows_for<BF16Rows>(m, bytes, row_bytes, n, x, k, out, ldo);
     case DType::kQ8_0:
-      return dot_blocks<34, q8_0_block>(static_cast<const uint8_t*>(row), x, k);
+      return dot_rows_for<Q8_0Rows>(m, bytes, row_bytes, n, x, k, out, ldo);
     case DType::kQ4_0:
-      return dot_blocks<18, q4_0_block>(static_cast<const uint8_t*>(row), x, k);
-#endif
+      return dot_rows_for<Q4_0Rows>(m, bytes, row_bytes, n, x, k, out, ldo);
+    case DType::kQ4_1:
+      return dot_rows_for<Q4_1Rows>(m, bytes, row_bytes, n, x, k, out, ldo);
+    case DType::kQ5_0:
+      return dot_rows_for<Q5_0Rows>(m, bytes, row_bytes, n, x, k, out, ldo);
+    case DType::kQ5_1:
+      return dot_rows_for<Q5_1Rows>(m, bytes, row_bytes, n, x, k, out, ldo);
     default:
-      return dot_f32(static_cast<const float*>(row), x, k);
+      break;
   }
+#endif
+  dot_rows_converted(type, bytes, row_bytes, n, x, m, k, out, ldo);
+}
+
+float fused_dot(DType type, const void* row, const float* x, int64_t k) {
+  float s = 0.0f;
+  fused_dot_rows(type, row, bytes_for(type, k), 1, x, 1, k, &s, 1);
+  return s;
 }
 
 }  // namespace mmgen::kernels::cpu

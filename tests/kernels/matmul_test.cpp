@@ -112,6 +112,42 @@ TEST_CASE("matmul with quantised weights matches the dequantised product",
   }
 }
 
+TEST_CASE("decode-shaped products match the naive product for every weight dtype",
+          "[kernels][matmul][linear]") {
+  // 1 to 8 rows of x (the fused decode path) and one past it, K a multiple of the
+  // 32-value blocks but not of 256, N not a multiple of any vector width.
+  const std::vector<DType> types = {DType::kF32,  DType::kF16,  DType::kBF16, DType::kQ8_0,
+                                    DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1};
+  uint64_t seed = 800;
+  for (DType type : types) {
+    for (int64_t k : {96, 800}) {
+      for (int64_t n : {1, 7, 33}) {
+        const Tensor w32 = random_tensor({n, k}, ++seed);
+        Tensor w = is_quantized(type) ? Tensor::empty({n, k}, type) : w32.to(type);
+        if (is_quantized(type)) quantize_row(type, w32.typed_data<float>(), w.data(), n * k);
+        for (int64_t m = 1; m <= 9; ++m) {
+          const Tensor x = random_tensor({m, k}, ++seed);
+          INFO(dtype_name(type) << " m " << m << " n " << n << " k " << k);
+          CHECK(naive::mismatch(kernels::linear(x, w), naive::linear(x, w), kTol) == "");
+        }
+      }
+    }
+  }
+  // Plain dtypes also take a K that is no multiple of the vector width.
+  for (DType type : {DType::kF32, DType::kF16, DType::kBF16}) {
+    const Tensor w = random_tensor({9, 45}, ++seed).to(type);
+    for (int64_t m : {1, 2, 5, 8}) {
+      const Tensor x = random_tensor({m, 45}, ++seed);
+      INFO(dtype_name(type) << " m " << m << " k 45");
+      CHECK(naive::mismatch(kernels::linear(x, w), naive::linear(x, w), kTol) == "");
+    }
+  }
+  // Rows folded from a batch against a shared weight: [2, 3, K] x [N, K]^T.
+  const Tensor w = random_tensor({33, 96}, ++seed).to(DType::kQ8_0);
+  const Tensor x = random_tensor({2, 3, 96}, ++seed);
+  CHECK(naive::mismatch(kernels::linear(x, w), naive::linear(x, w), kTol) == "");
+}
+
 TEST_CASE("linear applies weight and bias over leading dimensions", "[kernels][linear]") {
   const Tensor x = random_tensor({2, 3, 7}, 400);
   const Tensor w = random_tensor({5, 7}, 401);
