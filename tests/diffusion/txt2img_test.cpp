@@ -40,7 +40,10 @@ TEST_CASE("txt2img: image i of a batch equals a single run with seed + i", "[txt
   p.seed = 11;
   const GenerationResult single = txt2img(tiny(), p);
   const auto diff = test::compare(batch.latents.narrow(0, 1, 1), single.latents);
-  CHECK(diff.max_abs < 1e-4);
+  // Equal up to f32 summation order: products with 1 and with 2 rows (the timestep
+  // embedding) take differently blocked kernels.
+  CHECK(diff.max_abs < 1e-3);
+  CHECK(diff.rel_l2 < 1e-5);
   for (float v : batch.images.to_f32_vector()) {
     CHECK(v >= 0.0f);
     CHECK(v <= 1.0f);
