@@ -6,6 +6,10 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "core/thread_pool.h"
@@ -46,6 +50,56 @@ inline double measure_triad_bandwidth_gbs(bool quick) {
   }
   if (a[n / 2] != 2.0f) std::printf(" ");  // keeps the stores alive
   return 12.0 * static_cast<double>(n) / best / 1e9;
+}
+
+// The options every benchmark takes.
+struct Options {
+  int threads = 0;  // 0: all cores
+  bool quick = false;
+  std::string json_path;  // only where the benchmark writes JSON
+};
+
+// Parses --threads N, --quick, and --json FILE when `json` is true. Returns an exit
+// code when the program should stop (--help, a bad argument), nothing to go on.
+inline std::optional<int> parse_options(int argc, char** argv, const char* name,
+                                        const char* quick_help, bool json, Options& options) {
+  auto usage = [&](int code) {
+    std::fprintf(code ? stderr : stdout,
+                 "usage: %s [--threads N] [--quick]%s\n"
+                 "  --threads N  CPU threads (default: all cores)\n"
+                 "  --quick      %s\n%s",
+                 argv[0], json ? " [--json FILE]" : "", quick_help,
+                 json ? "  --json FILE  also write the results as JSON\n" : "");
+    return code;
+  };
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--quick") {
+      options.quick = true;
+    } else if ((arg == "--threads" || arg == "-t") && i + 1 < argc) {
+      options.threads = std::atoi(argv[++i]);
+      if (options.threads <= 0) return usage(2);
+    } else if (json && arg == "--json" && i + 1 < argc) {
+      options.json_path = argv[++i];
+    } else if (arg == "--help" || arg == "-h") {
+      return usage(0);
+    } else {
+      std::fprintf(stderr, "%s: unknown argument '%s'\n", name, arg.c_str());
+      return usage(2);
+    }
+  }
+  return std::nullopt;
+}
+
+// The CPU's model name from /proc/cpuinfo.
+inline std::string cpu_model() {
+  std::ifstream in("/proc/cpuinfo");
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("model name", 0) == 0) {
+      const size_t colon = line.find(':');
+      if (colon != std::string::npos) return line.substr(line.find_first_not_of(' ', colon + 1));
+    }
+  return "unknown";
 }
 
 }  // namespace mmgen::bench

@@ -39,13 +39,9 @@ namespace mmgen::bench {
 namespace {
 
 using bench::Clock;
+using bench::cpu_model;
+using bench::Options;
 using bench::seconds_since;
-
-struct Options {
-  int threads = 0;
-  bool quick = false;
-  std::string json_path;
-};
 
 struct Bound {
   std::string name;
@@ -283,16 +279,6 @@ void run_kernels(const Context& ctx) {
   }
 }
 
-std::string cpu_model() {
-  std::ifstream in("/proc/cpuinfo");
-  for (std::string line; std::getline(in, line);)
-    if (line.rfind("model name", 0) == 0) {
-      const size_t colon = line.find(':');
-      if (colon != std::string::npos) return line.substr(line.find_first_not_of(' ', colon + 1));
-    }
-  return "unknown";
-}
-
 void write_json(const std::string& path, int threads) {
   nlohmann::json out;
   out["machine"] = {{"cpu", cpu_model()},
@@ -319,34 +305,11 @@ void write_json(const std::string& path, int threads) {
   MMGEN_CHECK(file.good(), path, ": write failed");
 }
 
-int usage(const char* program, int code) {
-  std::fprintf(code ? stderr : stdout,
-               "usage: %s [--threads N] [--quick] [--json FILE]\n"
-               "  --threads N  CPU threads (default: all cores)\n"
-               "  --quick      small sizes, for a smoke run\n"
-               "  --json FILE  also write the results as JSON\n",
-               program);
-  return code;
-}
-
 int run(int argc, char** argv) {
   Options options;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg == "--quick") {
-      options.quick = true;
-    } else if ((arg == "--threads" || arg == "-t") && i + 1 < argc) {
-      options.threads = std::atoi(argv[++i]);
-      if (options.threads <= 0) return usage(argv[0], 2);
-    } else if (arg == "--json" && i + 1 < argc) {
-      options.json_path = argv[++i];
-    } else if (arg == "--help" || arg == "-h") {
-      return usage(argv[0], 0);
-    } else {
-      std::fprintf(stderr, "kernel_bench: unknown argument '%s'\n", arg.c_str());
-      return usage(argv[0], 2);
-    }
-  }
+  if (const auto exit_code = bench::parse_options(argc, argv, "kernel_bench",
+                                                  "small sizes, for a smoke run", true, options))
+    return *exit_code;
   if (options.threads > 0) set_num_threads(options.threads);
   const int threads = num_threads();
   std::printf("kernel_bench: %s, %d threads, %s%s\n", cpu_model().c_str(), threads, kIsa,

@@ -37,12 +37,9 @@ namespace {
 
 namespace fs = std::filesystem;
 using bench::Clock;
+using bench::cpu_model;
+using bench::Options;
 using bench::seconds_since;
-
-struct Options {
-  int threads = 0;
-  bool quick = false;
-};
 
 struct ModelShape {
   int64_t hidden, layers, heads, ffn, vocab;
@@ -131,41 +128,11 @@ Speed measure(const text::LanguageModel& model, int64_t n_prefill, int64_t n_dec
   return best;
 }
 
-std::string cpu_model() {
-  std::ifstream in("/proc/cpuinfo");
-  for (std::string line; std::getline(in, line);)
-    if (line.rfind("model name", 0) == 0) {
-      const size_t colon = line.find(':');
-      if (colon != std::string::npos) return line.substr(line.find_first_not_of(' ', colon + 1));
-    }
-  return "unknown";
-}
-
-int usage(const char* program, int code) {
-  std::fprintf(code ? stderr : stdout,
-               "usage: %s [--threads N] [--quick]\n"
-               "  --threads N  CPU threads (default: all cores)\n"
-               "  --quick      a ~10M-parameter model, for a smoke run\n",
-               program);
-  return code;
-}
-
 int run(int argc, char** argv) {
   Options options;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg == "--quick") {
-      options.quick = true;
-    } else if ((arg == "--threads" || arg == "-t") && i + 1 < argc) {
-      options.threads = std::atoi(argv[++i]);
-      if (options.threads <= 0) return usage(argv[0], 2);
-    } else if (arg == "--help" || arg == "-h") {
-      return usage(argv[0], 0);
-    } else {
-      std::fprintf(stderr, "llm_bench: unknown argument '%s'\n", arg.c_str());
-      return usage(argv[0], 2);
-    }
-  }
+  if (const auto exit_code = bench::parse_options(
+          argc, argv, "llm_bench", "a ~10M-parameter model, for a smoke run", false, options))
+    return *exit_code;
   if (options.threads > 0) set_num_threads(options.threads);
   const ModelShape shape =
       options.quick ? ModelShape{320, 6, 5, 864, 8000} : ModelShape{768, 12, 12, 1792, 32000};

@@ -46,12 +46,10 @@
 namespace mmgen::bench {
 namespace {
 
-namespace fs = std::filesystem;
+using bench::cpu_model;
+using bench::Options;
 
-struct Options {
-  int threads = 0;
-  bool quick = false;
-};
+namespace fs = std::filesystem;
 
 struct Sizes {
   int64_t image = 512;  // image side; the latent is image / 8
@@ -260,16 +258,6 @@ double best_seconds(int runs, Fn&& fn) {
   return best;
 }
 
-std::string cpu_model() {
-  std::ifstream in("/proc/cpuinfo");
-  for (std::string line; std::getline(in, line);)
-    if (line.rfind("model name", 0) == 0) {
-      const size_t colon = line.find(':');
-      if (colon != std::string::npos) return line.substr(line.find_first_not_of(' ', colon + 1));
-    }
-  return "unknown";
-}
-
 void print_line(const char* name, double flops, double seconds, int64_t gemm_size, double gemm) {
   const double rate = flops / seconds / 1e9;
   std::printf("%-34s %8.2f s  %8.1f GFLOP  %7.1f GFLOP/s  (%.1f%% of gemm_f32 %lld %.1f GFLOP/s)\n",
@@ -278,31 +266,11 @@ void print_line(const char* name, double flops, double seconds, int64_t gemm_siz
   std::fflush(stdout);
 }
 
-int usage(const char* program, int code) {
-  std::fprintf(code ? stderr : stdout,
-               "usage: %s [--threads N] [--quick]\n"
-               "  --threads N  CPU threads (default: all cores)\n"
-               "  --quick      256x256 and model_channels 64, for a smoke run\n",
-               program);
-  return code;
-}
-
 int run(int argc, char** argv) {
   Options options;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg == "--quick") {
-      options.quick = true;
-    } else if ((arg == "--threads" || arg == "-t") && i + 1 < argc) {
-      options.threads = std::atoi(argv[++i]);
-      if (options.threads <= 0) return usage(argv[0], 2);
-    } else if (arg == "--help" || arg == "-h") {
-      return usage(argv[0], 0);
-    } else {
-      std::fprintf(stderr, "sd_bench: unknown argument '%s'\n", arg.c_str());
-      return usage(argv[0], 2);
-    }
-  }
+  if (const auto exit_code = bench::parse_options(
+          argc, argv, "sd_bench", "256x256 and model_channels 64, for a smoke run", false, options))
+    return *exit_code;
   if (options.threads > 0) set_num_threads(options.threads);
   const Sizes s = options.quick ? quick_sizes() : Sizes{};
   // One timed run each at full size (tens of seconds apiece on a few cores).

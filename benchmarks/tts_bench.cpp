@@ -40,6 +40,9 @@
 namespace mmgen::bench {
 namespace {
 
+using bench::cpu_model;
+using bench::Options;
+
 namespace fs = std::filesystem;
 using Tensors = std::vector<std::pair<std::string, Tensor>>;
 
@@ -51,11 +54,6 @@ const char* kText =
     "Every morning, the old baker opens his small shop and sells warm bread to the "
     "people of the village. Nobody knows exactly how long he has been doing this.";
 const char* kQuickText = "The quick brown fox jumps over the lazy dog.";
-
-struct Options {
-  int threads = 0;
-  bool quick = false;
-};
 
 // Writes normal(0, scale) tensors from consecutive Philox streams.
 class RandomWriter {
@@ -204,16 +202,6 @@ void write_voice_json(const fs::path& path) {
   std::ofstream(path) << voice.dump(1);
 }
 
-std::string cpu_model() {
-  std::ifstream in("/proc/cpuinfo");
-  for (std::string line; std::getline(in, line);)
-    if (line.rfind("model name", 0) == 0) {
-      const size_t colon = line.find(':');
-      if (colon != std::string::npos) return line.substr(line.find_first_not_of(' ', colon + 1));
-    }
-  return "unknown";
-}
-
 void print_row(const char* label, int threads, double audio_s, const audio::TtsStageTimes& t) {
   const double rtf = t.total() / audio_s;
   std::printf(
@@ -223,31 +211,11 @@ void print_row(const char* label, int threads, double audio_s, const audio::TtsS
   std::fflush(stdout);
 }
 
-int usage(const char* program, int code) {
-  std::fprintf(code ? stderr : stdout,
-               "usage: %s [--threads N] [--quick]\n"
-               "  --threads N  threads of the all-threads runs (default: all cores)\n"
-               "  --quick      one short sentence, for a smoke run\n",
-               program);
-  return code;
-}
-
 int run(int argc, char** argv) {
   Options options;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg == "--quick") {
-      options.quick = true;
-    } else if ((arg == "--threads" || arg == "-t") && i + 1 < argc) {
-      options.threads = std::atoi(argv[++i]);
-      if (options.threads <= 0) return usage(argv[0], 2);
-    } else if (arg == "--help" || arg == "-h") {
-      return usage(argv[0], 0);
-    } else {
-      std::fprintf(stderr, "tts_bench: unknown argument '%s'\n", arg.c_str());
-      return usage(argv[0], 2);
-    }
-  }
+  if (const auto exit_code = bench::parse_options(
+          argc, argv, "tts_bench", "one short sentence, for a smoke run", false, options))
+    return *exit_code;
   const int all_threads = options.threads > 0
                               ? options.threads
                               : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
