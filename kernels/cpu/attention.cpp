@@ -16,9 +16,15 @@ int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
+// Multiply-adds of a decode step's attention below which it runs on one thread.
+constexpr int64_t kSerialAttentionMacs = int64_t{1} << 19;
+
 struct AttentionShape {
   int64_t batch, heads, len_q, dim, kv_heads, len_k, dim_v;
   int64_t mask_batch, mask_heads;
+  // Element strides of K and V over batch, head and position (the last dim is dense):
+  // the KV cache hands in token-major views without a copy.
+  int64_t k_batch, k_head, k_row, v_batch, v_head, v_row;
   bool causal;
   float scale;
 };
@@ -44,13 +50,13 @@ void attend_block(const AttentionShape& s, const float* q, const float* k, const
   const float* qi = q + (pair * s.len_q + i0) * s.dim;
   for (int64_t i = 0; i < rows * s.dim; ++i) scaled_q[i] = qi[i] * s.scale;
   scores.resize(static_cast<size_t>(rows * keys));
-  const float* kh = k + (b * s.kv_heads + kv) * s.len_k * s.dim;
-  const float* vh = v + (b * s.kv_heads + kv) * s.len_k * s.dim_v;
+  const float* kh = k + b * s.k_batch + kv * s.k_head;
+  const float* vh = v + b * s.v_batch + kv * s.v_head;
   if (keys_t) {
     gemm(rows, keys, s.dim, scaled_q.data(), s.dim, false, *keys_t, scores.data(), keys);
   } else {
     gemm(rows, keys, s.dim, scaled_q.data(), s.dim, false,
-         MatrixOperand{kh, DType::kF32, s.dim, true}, scores.data(), keys);
+         MatrixOperand{kh, DType::kF32, s.k_row, true}, scores.data(), keys);
   }
   const float* mask_rows =
       mask ? mask + (((s.mask_batch == 1 ? 0 : b) * s.mask_heads + (s.mask_heads == 1 ? 0 : h)) *
@@ -74,7 +80,7 @@ void attend_block(const AttentionShape& s, const float* q, const float* k, const
     gemm(rows, s.dim_v, keys, scores.data(), keys, false, *values, o, s.dim_v);
   } else {
     gemm(rows, s.dim_v, keys, scores.data(), keys, false,
-         MatrixOperand{vh, DType::kF32, s.dim_v, false}, o, s.dim_v);
+         MatrixOperand{vh, DType::kF32, s.v_row, false}, o, s.dim_v);
   }
 }
 
@@ -92,6 +98,12 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor
   s.dim_v = v.dim(3);
   s.mask_batch = mask.defined() ? mask.dim(0) : 1;
   s.mask_heads = mask.defined() ? mask.dim(1) : 1;
+  s.k_batch = k.stride(0);
+  s.k_head = k.stride(1);
+  s.k_row = k.stride(2);
+  s.v_batch = v.stride(0);
+  s.v_head = v.stride(1);
+  s.v_row = v.stride(2);
   s.causal = causal;
   s.scale = scale;
   Tensor out = Tensor::empty({s.batch, s.heads, s.len_q, s.dim_v}, DType::kF32);
@@ -117,21 +129,28 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor
 
   if (block <= 16) {
     // Few queries (decoding): dot products straight from K and V, parallel over heads.
-    parallel_tasks(s.batch * s.heads * blocks, [&](int64_t task) {
-      const int64_t pair = task / blocks, i0 = (task % blocks) * block;
+    auto task = [&](int64_t t) {
+      const int64_t pair = t / blocks, i0 = (t % blocks) * block;
       attend_block(s, qp, kp, vp, mp, op, pair / s.heads, pair % s.heads, i0,
                    std::min(block, s.len_q - i0), nullptr, nullptr);
-    });
+    };
+    // Below about 100 us of work, waking the pool costs more than it saves.
+    const int64_t macs = s.batch * s.heads * s.len_q * s.len_k * (s.dim + s.dim_v);
+    if (macs <= kSerialAttentionMacs) {
+      for (int64_t t = 0; t < s.batch * s.heads * blocks; ++t) task(t);
+    } else {
+      parallel_tasks(s.batch * s.heads * blocks, task);
+    }
     return out;
   }
   // Many queries: pack K^T and V of each KV head once for all its query blocks.
   PackedMatrix keys_t, values;
   for (int64_t b = 0; b < s.batch; ++b) {
     for (int64_t kv = 0; kv < s.kv_heads; ++kv) {
-      const float* kh = kp + (b * s.kv_heads + kv) * s.len_k * s.dim;
-      const float* vh = vp + (b * s.kv_heads + kv) * s.len_k * s.dim_v;
-      keys_t.pack(s.dim, s.len_k, MatrixOperand{kh, DType::kF32, s.dim, true});
-      values.pack(s.len_k, s.dim_v, MatrixOperand{vh, DType::kF32, s.dim_v, false});
+      const float* kh = kp + b * s.k_batch + kv * s.k_head;
+      const float* vh = vp + b * s.v_batch + kv * s.v_head;
+      keys_t.pack(s.dim, s.len_k, MatrixOperand{kh, DType::kF32, s.k_row, true});
+      values.pack(s.len_k, s.dim_v, MatrixOperand{vh, DType::kF32, s.v_row, false});
       parallel_tasks(group * blocks, [&](int64_t task) {
         const int64_t h = kv * group + task / blocks, i0 = (task % blocks) * block;
         attend_block(s, qp, kp, vp, mp, op, b, h, i0, std::min(block, s.len_q - i0), &keys_t,
