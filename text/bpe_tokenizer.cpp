@@ -10,8 +10,6 @@ namespace mmgen::text {
 
 namespace {
 
-constexpr std::string_view kMetaspace = "\xE2\x96\x81";  // U+2581
-
 uint64_t pair_key(int32_t left, int32_t right) {
   return (static_cast<uint64_t>(static_cast<uint32_t>(left)) << 32) | static_cast<uint32_t>(right);
 }
@@ -38,19 +36,6 @@ struct BigramOrder {
     return a.rank > b.rank || (a.rank == b.rank && a.left > b.left);
   }
 };
-
-std::string replace_spaces(std::string_view text) {
-  std::string out;
-  out.reserve(text.size() + 8);
-  for (char c : text) {
-    if (c == ' ') {
-      out += kMetaspace;
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
 
 }  // namespace
 
@@ -87,7 +72,7 @@ void BpeTokenizer::encode_text(std::string_view raw, bool prefix, std::vector<in
   // text that does not already start with one.
   if (prefix && (options_.metaspace || raw.front() != ' ')) text += ' ';
   text += sanitize_utf8(raw);
-  if (options_.metaspace) text = replace_spaces(text);
+  if (options_.metaspace) text = metaspace_encode(text);
   if (!splitter_) {
     encode_word(options_.byte_level ? byte_level_encode(text) : text, out);
     return;
@@ -191,18 +176,7 @@ void BpeTokenizer::emit_unknown(std::string_view text, std::vector<int32_t>& out
 std::string BpeTokenizer::normal_piece(int32_t id) const {
   const std::string& text = vocab_.tokens[id];
   if (options_.byte_level) return byte_level_decode(text);
-  if (options_.metaspace) {
-    std::string out;
-    for (size_t i = 0; i < text.size();) {
-      if (text.compare(i, kMetaspace.size(), kMetaspace) == 0) {
-        out += ' ';
-        i += kMetaspace.size();
-      } else {
-        out += text[i++];
-      }
-    }
-    return out;
-  }
+  if (options_.metaspace) return metaspace_decode(text);
   return text;
 }
 

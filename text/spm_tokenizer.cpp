@@ -12,35 +12,6 @@ namespace mmgen::text {
 
 namespace {
 
-constexpr std::string_view kMetaspace = "\xE2\x96\x81";  // U+2581, SentencePiece's space
-
-std::string escape_spaces(std::string_view text) {
-  std::string out;
-  out.reserve(text.size() + 8);
-  for (char c : text) {
-    if (c == ' ') {
-      out += kMetaspace;
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
-
-std::string unescape_spaces(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (size_t i = 0; i < text.size();) {
-    if (text.compare(i, kMetaspace.size(), kMetaspace) == 0) {
-      out += ' ';
-      i += kMetaspace.size();
-    } else {
-      out += text[i++];
-    }
-  }
-  return out;
-}
-
 // A run of the text; merged symbols grow to the right, emptied ones have n == 0.
 struct Symbol {
   int prev = -1;
@@ -78,7 +49,7 @@ void SpmTokenizer::encode_text(std::string_view raw, bool prefix, std::vector<in
   spaced.reserve(raw.size() + 1);
   if (prefix) spaced += ' ';
   spaced.append(raw);
-  const std::string text = escape_spaces(spaced);
+  const std::string text = metaspace_encode(spaced);
 
   std::vector<Symbol> symbols;
   for (size_t offset = 0; offset < text.size();) {
@@ -156,7 +127,7 @@ void SpmTokenizer::encode_text(std::string_view raw, bool prefix, std::vector<in
 }
 
 std::string SpmTokenizer::normal_piece(int32_t id) const {
-  return unescape_spaces(vocab_.tokens[id]);
+  return metaspace_decode(vocab_.tokens[id]);
 }
 
 }  // namespace mmgen::text

@@ -10,14 +10,14 @@
 #include "text/bpe_tokenizer.h"
 #include "text/pre_tokenizer.h"
 #include "text/spm_tokenizer.h"
+#include "text/unicode.h"
+#include "text/unicode.h"
 
 namespace mmgen::text {
 
 namespace {
 
 using nlohmann::json;
-
-constexpr std::string_view kMetaspace = "\xE2\x96\x81";  // U+2581
 
 std::string join(const std::vector<std::string>& names) {
   std::string out;

@@ -154,4 +154,31 @@ std::string byte_level_decode(std::string_view text) {
   return out;
 }
 
+std::string metaspace_encode(std::string_view text) {
+  std::string out;
+  out.reserve(text.size() + 8);
+  for (char c : text) {
+    if (c == ' ') {
+      out += kMetaspace;
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::string metaspace_decode(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size();) {
+    if (text.compare(i, kMetaspace.size(), kMetaspace) == 0) {
+      out += ' ';
+      i += kMetaspace.size();
+    } else {
+      out += text[i++];
+    }
+  }
+  return out;
+}
+
 }  // namespace mmgen::text

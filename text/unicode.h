@@ -38,4 +38,11 @@ std::string byte_level_encode(std::string_view bytes);
 // outside the alphabet are copied unchanged.
 std::string byte_level_decode(std::string_view text);
 
+// SentencePiece's space, U+2581 (the "metaspace").
+inline constexpr std::string_view kMetaspace = "\xE2\x96\x81";
+// Every ' ' becomes the metaspace.
+std::string metaspace_encode(std::string_view text);
+// Every metaspace becomes ' '.
+std::string metaspace_decode(std::string_view text);
+
 }  // namespace mmgen::text
