@@ -11,7 +11,6 @@
 #include "text/pre_tokenizer.h"
 #include "text/spm_tokenizer.h"
 #include "text/unicode.h"
-#include "text/unicode.h"
 
 namespace mmgen::text {
 
