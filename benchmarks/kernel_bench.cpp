@@ -346,10 +346,5 @@ int run(int argc, char** argv) {
 }  // namespace mmgen::bench
 
 int main(int argc, char** argv) {
-  try {
-    return mmgen::bench::run(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "kernel_bench: error: %s\n", e.what());
-    return 1;
-  }
+  return mmgen::bench::run_main("kernel_bench", mmgen::bench::run, argc, argv);
 }

@@ -366,10 +366,5 @@ int run(int argc, char** argv) {
 }  // namespace mmgen::bench
 
 int main(int argc, char** argv) {
-  try {
-    return mmgen::bench::run(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "sd_bench: error: %s\n", e.what());
-    return 1;
-  }
+  return mmgen::bench::run_main("sd_bench", mmgen::bench::run, argc, argv);
 }

@@ -293,10 +293,5 @@ int run(int argc, char** argv) {
 }  // namespace mmgen::bench
 
 int main(int argc, char** argv) {
-  try {
-    return mmgen::bench::run(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "tts_bench: error: %s\n", e.what());
-    return 1;
-  }
+  return mmgen::bench::run_main("tts_bench", mmgen::bench::run, argc, argv);
 }
