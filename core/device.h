@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 namespace mmgen {
 
@@ -18,6 +19,12 @@ struct Device {
   bool operator==(const Device&) const = default;
   std::string str() const { return is_cpu() ? "cpu" : "cuda:" + std::to_string(index); }
 };
+
+// "cpu", "cuda" (device 0) or "cuda:N"; throws Error naming the text otherwise.
+Device parse_device(std::string_view text);
+// Throws Error when `device` cannot run here: a build without CUDA, no CUDA device,
+// or an ordinal past the devices present. `what` names the setting, e.g. "--device".
+void require_device(Device device, std::string_view what = "device");
 
 // True when the library was built with CUDA and a device is present at run time.
 bool cuda_available();

@@ -327,8 +327,8 @@ Tensor GoldenFiles::tensor(const GoldenReference& reference) {
 }
 
 GoldenContext::GoldenContext(const GoldenManifest& manifest, const GoldenCase& golden_case,
-                             GoldenFiles& files)
-    : manifest_(manifest), case_(golden_case), files_(files) {
+                             GoldenFiles& files, Device device)
+    : manifest_(manifest), case_(golden_case), files_(files), device_(device) {
   for (const auto& [name, value] : case_.inputs.items()) {
     if (!value.is_string()) continue;
     const std::string text = value.get<std::string>();
@@ -569,7 +569,7 @@ GoldenOutputCheck compare_golden_output(const std::string& name, const Tensor& a
 // ---- running -------------------------------------------------------------------
 
 GoldenCaseResult run_golden_case(const GoldenManifest& manifest, const GoldenCase& golden_case,
-                                 GoldenFiles& files) {
+                                 GoldenFiles& files, Device device) {
   GoldenCaseResult result;
   result.name = golden_case.name;
   result.kind = golden_case.kind;
@@ -591,7 +591,7 @@ GoldenCaseResult run_golden_case(const GoldenManifest& manifest, const GoldenCas
       result.status = GoldenStatus::kNotImplemented;
       return finish();
     }
-    GoldenContext context(manifest, golden_case, files);
+    GoldenContext context(manifest, golden_case, files, device);
     GoldenOutputs produced = fn(context);
 
     result.exact = true;
@@ -672,7 +672,7 @@ std::vector<GoldenCaseResult> run_golden_manifest(const GoldenManifest& manifest
   std::vector<GoldenCaseResult> results;
   for (const GoldenCase* golden_case : selected) {
     log_debug("golden: running ", golden_case->name, " (kind ", golden_case->kind, ")");
-    results.push_back(run_golden_case(manifest, *golden_case, files));
+    results.push_back(run_golden_case(manifest, *golden_case, files, options.device));
     if (options.on_result) options.on_result(results.back());
   }
   return results;

@@ -83,7 +83,8 @@ class GoldenFiles {
 // What a kind's function sees of the manifest and its case.
 class GoldenContext {
  public:
-  GoldenContext(const GoldenManifest& manifest, const GoldenCase& golden_case, GoldenFiles& files);
+  GoldenContext(const GoldenManifest& manifest, const GoldenCase& golden_case, GoldenFiles& files,
+                Device device = Device::cpu());
 
   const std::filesystem::path& manifest_dir() const { return manifest_.dir; }
   const GoldenManifest& manifest() const { return manifest_; }
@@ -91,6 +92,9 @@ class GoldenContext {
   const nlohmann::json& config() const { return manifest_.config; }
   const GoldenCase& golden_case() const { return case_; }
   const nlohmann::json& case_json() const { return case_.json; }
+  // Where the case computes: kinds load their models onto it and may return outputs
+  // that live there (the runner compares on the host).
+  Device device() const { return device_; }
 
   bool has_input(const std::string& name) const;
   // The input's JSON value as written; throws naming the case and argument when absent.
@@ -124,6 +128,7 @@ class GoldenContext {
   const GoldenManifest& manifest_;
   const GoldenCase& case_;
   GoldenFiles& files_;
+  Device device_;
   std::map<std::string, std::filesystem::path> input_files_;
 };
 
@@ -189,11 +194,12 @@ struct GoldenCaseResult {
 // A kind nobody registered gives kNotImplemented after checking that the case's
 // references resolve (a broken reference is kError).
 GoldenCaseResult run_golden_case(const GoldenManifest& manifest, const GoldenCase& golden_case,
-                                 GoldenFiles& files);
+                                 GoldenFiles& files, Device device = Device::cpu());
 
 struct GoldenRunOptions {
   std::vector<std::string> case_names;  // only these (error when one is absent); empty: all
   std::function<void(const GoldenCaseResult&)> on_result;  // after each case
+  Device device = Device::cpu();                           // where the kinds compute
 };
 std::vector<GoldenCaseResult> run_golden_manifest(const GoldenManifest& manifest,
                                                   const GoldenRunOptions& options = {});

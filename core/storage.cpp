@@ -35,6 +35,34 @@ int cuda_device_count() { return 0; }
 
 bool cuda_available() { return cuda_device_count() > 0; }
 
+Device parse_device(std::string_view text) {
+  if (text == "cpu") return Device::cpu();
+  if (text == "cuda") return Device::cuda(0);
+  if (text.starts_with("cuda:") && text.size() > 5 && text.size() <= 8) {
+    int index = 0;
+    bool digits = true;
+    for (char c : text.substr(5)) {
+      digits &= c >= '0' && c <= '9';
+      index = index * 10 + (c - '0');
+    }
+    if (digits) return Device::cuda(index);
+  }
+  fail("unknown device '", text, "': expected cpu, cuda or cuda:N");
+}
+
+void require_device(Device device, std::string_view what) {
+  if (device.is_cpu()) return;
+#if !MMGEN_HAS_CUDA
+  fail(what, " ", device.str(),
+       ": this build of mmgen has no CUDA support (configure with -DMMGEN_CUDA=ON)");
+#else
+  const int count = cuda_device_count();
+  MMGEN_CHECK(count > 0, what, " ", device.str(), ": no CUDA device is present");
+  MMGEN_CHECK(device.index < count, what, " ", device.str(), ": only ", count,
+              " CUDA device(s) present");
+#endif
+}
+
 namespace {
 // Tensors of tens of megabytes come and go at every layer. By default glibc
 // serves them with fresh mmap()s and unmaps them on free, so every new tensor
@@ -65,8 +93,7 @@ std::shared_ptr<Storage> allocate_storage(size_t bytes, Device device) {
   check_cuda(cudaSetDevice(device.index), "cudaSetDevice");
   void* p = nullptr;
   check_cuda(cudaMalloc(&p, size), "cudaMalloc");
-  return std::make_shared<Storage>(static_cast<std::byte*>(p), bytes, device,
-                                   [p] { cudaFree(p); });
+  return std::make_shared<Storage>(static_cast<std::byte*>(p), bytes, device, [p] { cudaFree(p); });
 #else
   fail("cannot allocate on ", device.str(), ": mmgen was built without CUDA");
 #endif

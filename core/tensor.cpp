@@ -41,8 +41,8 @@ void check_shape(const Shape& shape) {
 
 int wrap_dim(int i, int ndim, const char* what) {
   const int wrapped = i < 0 ? i + ndim : i;
-  MMGEN_CHECK(wrapped >= 0 && wrapped < ndim, what, ": dimension ", i, " out of range for ",
-              ndim, "-d tensor");
+  MMGEN_CHECK(wrapped >= 0 && wrapped < ndim, what, ": dimension ", i, " out of range for ", ndim,
+              "-d tensor");
   return wrapped;
 }
 
@@ -85,9 +85,9 @@ Tensor Tensor::view_of(std::shared_ptr<Storage> storage, size_t byte_offset, Sha
   check_shape(shape);
   MMGEN_CHECK(storage != nullptr, "view_of: no storage");
   const size_t bytes = bytes_for(dtype, shape_numel(shape));
-  MMGEN_CHECK(byte_offset <= storage->size() && bytes <= storage->size() - byte_offset,
-              "view of ", bytes, " bytes at offset ", byte_offset, " exceeds storage of ",
-              storage->size(), " bytes");
+  MMGEN_CHECK(byte_offset <= storage->size() && bytes <= storage->size() - byte_offset, "view of ",
+              bytes, " bytes at offset ", byte_offset, " exceeds storage of ", storage->size(),
+              " bytes");
   Tensor t;
   t.storage_ = std::move(storage);
   t.offset_ = byte_offset;
@@ -205,12 +205,11 @@ Shape resolve_shape(Shape shape, int64_t numel, const std::string& from) {
     }
   }
   if (infer >= 0) {
-    MMGEN_CHECK(known > 0 && numel % known == 0, "cannot reshape ", from, " to ",
-                shape_str(shape));
+    MMGEN_CHECK(known > 0 && numel % known == 0, "cannot reshape ", from, " to ", shape_str(shape));
     shape[infer] = numel / known;
   }
-  MMGEN_CHECK(shape_numel(shape) == numel, "cannot reshape ", from, " (", numel,
-              " elements) to ", shape_str(shape));
+  MMGEN_CHECK(shape_numel(shape) == numel, "cannot reshape ", from, " (", numel, " elements) to ",
+              shape_str(shape));
   return shape;
 }
 
@@ -220,8 +219,9 @@ Tensor Tensor::view(Shape shape) const {
   MMGEN_CHECK(is_contiguous(), "view of a non-contiguous tensor ", str());
   Tensor t = *this;
   t.shape_ = resolve_shape(std::move(shape), numel(), str());
-  MMGEN_CHECK(!is_quantized(dtype_) || (!t.shape_.empty() && t.shape_.back() % block_size(dtype_) == 0),
-              "view would split the blocks of ", str());
+  MMGEN_CHECK(
+      !is_quantized(dtype_) || (!t.shape_.empty() && t.shape_.back() % block_size(dtype_) == 0),
+      "view would split the blocks of ", str());
   t.strides_ = contiguous_strides(t.shape_);
   return t;
 }
@@ -231,8 +231,8 @@ Tensor Tensor::reshape(Shape shape) const {
 }
 
 Tensor Tensor::permute(const std::vector<int>& dims) const {
-  MMGEN_CHECK(static_cast<int>(dims.size()) == ndim(), "permute: ", dims.size(),
-              " dims given for ", str());
+  MMGEN_CHECK(static_cast<int>(dims.size()) == ndim(), "permute: ", dims.size(), " dims given for ",
+              str());
   MMGEN_CHECK(!is_quantized(dtype_), "permute of a quantised tensor ", str());
   std::vector<bool> seen(dims.size(), false);
   Tensor t = *this;
@@ -257,8 +257,8 @@ Tensor Tensor::narrow(int d, int64_t start, int64_t length) const {
   d = wrap_dim(d, ndim(), "narrow");
   MMGEN_CHECK(start >= 0 && length >= 0 && start + length <= shape_[d], "narrow(", d, ", ", start,
               ", ", length, ") out of range for ", str());
-  MMGEN_CHECK(!is_quantized(dtype_) || d != ndim() - 1 || (start % block_size(dtype_) == 0 &&
-                                                           length % block_size(dtype_) == 0),
+  MMGEN_CHECK(!is_quantized(dtype_) || d != ndim() - 1 ||
+                  (start % block_size(dtype_) == 0 && length % block_size(dtype_) == 0),
               "narrow would split the blocks of ", str());
   Tensor t = *this;
   t.offset_ += bytes_for(dtype_, start * strides_[d]);
@@ -319,10 +319,22 @@ void gather_strided(const std::byte* src, const Shape& shape, const Shape& strid
 
 }  // namespace
 
+// A strided device tensor comes to the host as the byte span its elements cover (one
+// copy), viewed there with the same strides; the caller gathers it.
+Tensor Tensor::strided_span_on_host() const {
+  int64_t span = 1;
+  for (size_t i = 0; i < shape_.size(); ++i) span += (shape_[i] - 1) * strides_[i];
+  const size_t bytes = static_cast<size_t>(span) * block_bytes(dtype_);
+  Tensor host = empty({span}, dtype_, Device::cpu());
+  copy_bytes(host.data(), Device::cpu(), data(), device(), bytes);
+  return strided_view_of(host.storage_, 0, shape_, strides_, dtype_);
+}
+
 Tensor Tensor::contiguous() const {
   if (is_contiguous()) return *this;
   MMGEN_CHECK(!is_quantized(dtype_), "non-contiguous quantised tensor ", str());
-  if (device().is_cuda()) return to(Device::cpu()).contiguous().to(device());
+  if (numel() == 0) return empty(shape_, dtype_, device());
+  if (device().is_cuda()) return strided_span_on_host().contiguous().to(device());
   Tensor out = empty(shape_, dtype_, Device::cpu());
   gather_strided(static_cast<const std::byte*>(data()), shape_, strides_, block_bytes(dtype_),
                  static_cast<std::byte*>(out.data()));
@@ -339,6 +351,8 @@ Tensor Tensor::clone() const {
 
 Tensor Tensor::to(Device target) const {
   if (device() == target) return *this;
+  if (device().is_cuda() && !is_contiguous() && numel() > 0)
+    return strided_span_on_host().contiguous().to(target);
   Tensor src = contiguous();
   Tensor out = empty(shape_, dtype_, target);
   copy_bytes(out.data(), target, src.data(), src.device(), src.nbytes());

@@ -31,8 +31,8 @@ class Tensor {
   static Tensor from_data(const void* data, Shape shape, DType dtype);
   template <typename T>
   static Tensor from_vector(const std::vector<T>& values, Shape shape) {
-    MMGEN_CHECK(static_cast<int64_t>(values.size()) == shape_numel(shape), "from_vector: ",
-                values.size(), " values do not fill shape ", shape_str(shape));
+    MMGEN_CHECK(static_cast<int64_t>(values.size()) == shape_numel(shape),
+                "from_vector: ", values.size(), " values do not fill shape ", shape_str(shape));
     return from_data(values.data(), std::move(shape), dtype_of<T>());
   }
   // A contiguous view of existing bytes (a memory-mapped file, another tensor's storage).
@@ -92,6 +92,8 @@ class Tensor {
   std::string str() const;  // "f32[2, 3] cpu"
 
  private:
+  Tensor strided_span_on_host() const;
+
   std::shared_ptr<Storage> storage_;
   size_t offset_ = 0;  // bytes from storage start to element 0
   DType dtype_ = DType::kF32;

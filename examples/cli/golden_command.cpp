@@ -9,6 +9,7 @@
 #include "core/log.h"
 #include "core/thread_pool.h"
 #include "examples/cli/commands.h"
+#include "examples/cli/device_option.h"
 
 namespace mmgen::cli {
 namespace {
@@ -18,6 +19,7 @@ struct GoldenOptions {
   std::vector<std::string> cases;
   bool verbose = false;
   int threads = 0;
+  std::string device = "cpu";
 };
 
 std::string format_check(const GoldenOutputCheck& check) {
@@ -49,12 +51,14 @@ void print_result(const GoldenCaseResult& result, bool verbose) {
 int run_golden(const GoldenOptions& options) {
   if (options.verbose) set_log_level(LogLevel::kInfo);
   if (options.threads > 0) set_num_threads(options.threads);
+  const Device device = resolve_device(options.device);
   register_all_golden_kinds();
   const GoldenManifest manifest = load_golden_manifest(options.manifest);
   log_info("golden: ", manifest.path.string(), ": ", manifest.cases.size(),
            " cases; kinds implemented: ", registered_golden_kinds().size());
   GoldenRunOptions run_options;
   run_options.case_names = options.cases;
+  run_options.device = device;
   run_options.on_result = [&](const GoldenCaseResult& result) {
     print_result(result, options.verbose);
   };
@@ -82,6 +86,7 @@ Command make_golden_command() {
     self.app->add_option("--case", options->cases, "Run only this case (repeatable)");
     self.app->add_flag("-v,--verbose", options->verbose,
                        "Show every output's numbers and each case's time");
+    add_device_option(*self.app, options->device);
     self.app->add_option("-t,--threads", options->threads, "CPU threads (default: all cores)")
         ->check(CLI::PositiveNumber);
   };

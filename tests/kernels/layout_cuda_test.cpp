@@ -1,6 +1,7 @@
 // Positions, embeddings, layout ops, casts and argmax on CUDA against the CPU.
 #include <catch2/catch.hpp>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -24,6 +25,17 @@ void check_close(const Tensor& cuda_result, const Tensor& cpu_result, double max
 
 void check_equal(const Tensor& cuda_result, const Tensor& cpu_result) {
   check_close(cuda_result, cpu_result, 0.0);
+}
+
+// Equal bit patterns: infinities and signed zeros included.
+void check_same_bits(const Tensor& cuda_result, const Tensor& cpu_result) {
+  REQUIRE(cuda_result.device().is_cuda());
+  REQUIRE(cuda_result.shape() == cpu_result.shape());
+  REQUIRE(cuda_result.dtype() == cpu_result.dtype());
+  const Tensor back = cuda_result.cpu().contiguous();
+  const Tensor expected = cpu_result.contiguous();
+  REQUIRE(back.nbytes() == expected.nbytes());
+  REQUIRE(std::memcmp(back.data(), expected.data(), back.nbytes()) == 0);
 }
 
 TEST_CASE("cuda rope matches the CPU in both conventions", "[cuda][rope]") {
@@ -126,8 +138,8 @@ TEST_CASE("cuda contiguous, permute and split gather strided views", "[cuda][lay
 }
 
 TEST_CASE("cuda cast converts like the CPU", "[cuda][layout]") {
-  // values that round differently, reach the top of f16 and sit in its subnormals
-  // (no infinities: the comparison measures differences)
+  // values that round differently, reach the top of f16 (65504 becomes 65536 in bf16,
+  // which overflows f16 to infinity) and sit in its subnormals; compared bit for bit
   std::vector<float> values = {0.0f,     -0.0f,  1.0f,        1.0009766f, 65504.0f,
                                60000.7f, -1e-6f, 3.14159265f, 1e-8f,      -3.0e4f};
   const Tensor special = Tensor::from_vector(values, {10});
@@ -137,7 +149,7 @@ TEST_CASE("cuda cast converts like the CPU", "[cuda][layout]") {
       for (DType to : {DType::kF32, DType::kF16, DType::kBF16}) {
         DYNAMIC_SECTION(x.numel() << " " << dtype_name(from) << " -> " << dtype_name(to)) {
           const Tensor src = kernels::cast(x, from);
-          check_equal(kernels::cast(gpu(src), to), kernels::cast(src, to));
+          check_same_bits(kernels::cast(gpu(src), to), kernels::cast(src, to));
         }
       }
     }
