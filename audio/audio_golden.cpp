@@ -64,7 +64,8 @@ HifiganConfig golden_hifigan_config(const GoldenContext& context) {
 
 GoldenOutputs golden_hifigan_vocode(const GoldenContext& context) {
   const HifiganConfig config = golden_hifigan_config(context);
-  const Hifigan vocoder = Hifigan::load(context.open(context.weights_path("hifigan")), config);
+  const Hifigan vocoder =
+      Hifigan::load(context.open(context.weights_path("hifigan")), config, "", context.device());
   GoldenOutputs out;
   out.values["wav"] = vocoder.vocode(context.tensor("mel"));
   return out;

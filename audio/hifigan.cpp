@@ -13,7 +13,8 @@ namespace ops = mmgen::kernels;
 // Reads module weights under a prefix and checks their shapes.
 class Loader {
  public:
-  Loader(const ModelFile& file, std::string prefix) : file_(file), prefix_(std::move(prefix)) {}
+  Loader(const ModelFile& file, std::string prefix, Device device)
+      : file_(file), prefix_(std::move(prefix)), device_(device) {}
 
   // `expected` is the weight's shape. The bias must be [bias_size]; it may be
   // absent only when `bias_required` is false.
@@ -33,13 +34,17 @@ class Loader {
       MMGEN_CHECK(conv.bias.shape() == Shape{bias_size}, file_.path().string(), ": tensor '",
                   bias_name, "' has shape ", shape_str(conv.bias.shape()), ", the config needs [",
                   bias_size, "]");
+      conv.bias = conv.bias.to(device_);
     }
+    // Folded (or converted) on the host; one copy to the device.
+    conv.weight = conv.weight.contiguous().to(device_);
     return conv;
   }
 
  private:
   const ModelFile& file_;
   std::string prefix_;
+  Device device_;
 };
 
 int same_padding(int kernel, int dilation) { return (kernel * dilation - dilation) / 2; }
@@ -55,21 +60,22 @@ Tensor apply(const HifiganConv& conv, const Tensor& x) {
 }  // namespace
 
 Hifigan Hifigan::load(const std::filesystem::path& path, const HifiganConfig& config,
-                      const std::string& prefix) {
+                      const std::string& prefix, Device device) {
   const auto file = ModelFile::open(path);
-  return load(*file, config, prefix);
+  return load(*file, config, prefix, device);
 }
 
-Hifigan Hifigan::load(const ModelFile& file, const HifiganConfig& config,
-                      const std::string& prefix) {
+Hifigan Hifigan::load(const ModelFile& file, const HifiganConfig& config, const std::string& prefix,
+                      Device device) {
   validate(config, file.path().string() + " (config)");
   std::string resolved = prefix;
   if (resolved.empty() && !has_weight(file, "conv_pre") && has_weight(file, "generator.conv_pre")) {
     resolved = "generator.";
   }
-  const Loader loader(file, resolved);
+  const Loader loader(file, resolved, device);
   Hifigan model;
   model.config_ = config;
+  model.device_ = device;
   const int channels = config.upsample_initial_channel;
 
   model.conv_pre_ = loader.conv("conv_pre", {channels, config.num_mels, 7}, channels, false);
@@ -132,15 +138,24 @@ Tensor Hifigan::resblock(const HifiganResBlock& block, const Tensor& input) cons
   return x;
 }
 
-Tensor Hifigan::vocode(const Tensor& mel) const {
+Tensor Hifigan::vocode(const Tensor& mel, const Tensor& conditioning) const {
   MMGEN_CHECK(mel.ndim() == 2 || mel.ndim() == 3, "HiFi-GAN: mel must be [num_mels, frames] or ",
               "[batch, num_mels, frames], got ", mel.str());
   Tensor x = mel.ndim() == 2 ? mel.unsqueeze(0) : mel;
   MMGEN_CHECK(x.dim(1) == config_.num_mels && x.dim(2) >= 1, "HiFi-GAN: mel ", x.str(),
               " must have ", config_.num_mels, " channels and at least one frame");
-  if (x.dtype() != DType::kF32) x = x.to(DType::kF32);
+  if (x.dtype() != DType::kF32) x = x.cpu().to(DType::kF32);
+  x = x.to(device_);
 
   x = apply(conv_pre_, x);
+  if (conditioning.defined()) {
+    MMGEN_CHECK(conditioning.ndim() == 3 && conditioning.dim(1) == x.dim(1) &&
+                    conditioning.dim(2) == 1 &&
+                    (conditioning.dim(0) == 1 || conditioning.dim(0) == x.dim(0)),
+                "HiFi-GAN: conditioning ", conditioning.str(), " must be [", x.dim(0), " or 1, ",
+                x.dim(1), ", 1]");
+    x = ops::add(x, conditioning.to(device_));
+  }
   const auto kernels = config_.resblock_kernel_sizes.size();
   for (size_t i = 0; i < ups_.size(); ++i) {
     x = ops::leaky_relu(x, config_.lrelu_slope);

@@ -36,21 +36,27 @@ class Hifigan {
   // ("conv_pre.weight", "ups.0.weight_g", ...); when it is empty and the file
   // has no conv_pre but a "generator." one (a training checkpoint
   // {"generator": {...}}), "generator." is used. Every tensor's shape is checked
-  // against `config`; errors name the file and the tensor.
+  // against `config`; errors name the file and the tensor. Weight norm is folded
+  // on the host, then every weight is copied once to `device`, where vocode runs.
   static Hifigan load(const ModelFile& file, const HifiganConfig& config,
-                      const std::string& prefix = "");
+                      const std::string& prefix = "", Device device = Device::cpu());
   static Hifigan load(const std::filesystem::path& path, const HifiganConfig& config,
-                      const std::string& prefix = "");
+                      const std::string& prefix = "", Device device = Device::cpu());
 
   const HifiganConfig& config() const { return config_; }
+  Device device() const { return device_; }
 
-  // mel: f32 [N, num_mels, T] (or [num_mels, T]) -> waveform f32 [N, 1, T * hop] in (-1, 1).
-  Tensor vocode(const Tensor& mel) const;
+  // mel: [N, num_mels, T] (or [num_mels, T]) on any device -> waveform f32
+  // [N, 1, T * hop] in (-1, 1) on device(). `conditioning` ([N or 1, C, 1], C =
+  // upsample_initial_channel; VITS' dec.cond(g) of a speaker) is added right after
+  // conv_pre when defined.
+  Tensor vocode(const Tensor& mel, const Tensor& conditioning = {}) const;
 
  private:
   Tensor resblock(const HifiganResBlock& block, const Tensor& x) const;
 
   HifiganConfig config_;
+  Device device_;
   HifiganConv conv_pre_;
   std::vector<HifiganConv> ups_;
   std::vector<HifiganResBlock> resblocks_;  // stage-major: stage * kernels + j

@@ -25,11 +25,19 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-// Standard normal noise from Philox stream (seed, stream).
-Tensor philox_normal(const Shape& shape, uint64_t seed, uint64_t stream) {
+// Standard normal noise from Philox stream (seed, stream), drawn on the host
+// (the same numbers on every device) and copied to `device`.
+Tensor philox_normal(const Shape& shape, uint64_t seed, uint64_t stream, Device device) {
   Tensor t = Tensor::empty(shape, DType::kF32);
   fill_normal(t.typed_data<float>(), t.numel(), seed, stream);
-  return t;
+  return t.to(device);
+}
+
+// Device work is queued asynchronously: a stage's time counts only once its
+// output is ready, which a one-value copy to the host waits for.
+void wait_for(const Tensor& t) {
+  if (t.defined() && t.device().is_cuda() && t.numel() > 0)
+    (void)t.reshape({-1}).narrow(0, 0, 1).cpu();
 }
 
 bool has_model_block(const fs::path& json_path) {
@@ -64,26 +72,27 @@ fs::path find_vits_config(const fs::path& model, const fs::path& voice_config,
 }
 
 TtsVoice TtsVoice::load(const fs::path& model, const fs::path& voice_config,
-                        const fs::path& vits_config) {
+                        const fs::path& vits_config, Device device) {
   MMGEN_CHECK(fs::exists(model), model.string(), ": model file not found");
   TtsVoice voice;
+  voice.device_ = device;
   voice.voice_ = load_piper_voice_config(voice_config);
   voice.config_ = load_vits_config(vits_config, voice_config);
   const auto file = ModelFile::open(model);
   const std::string prefix = detect_vits_prefix(*file);
-  const VitsWeights weights(*file, prefix);
+  const VitsWeights weights(*file, prefix, device);
   voice.encoder_ = std::make_shared<VitsTextEncoder>(VitsTextEncoder::load(weights, voice.config_));
   voice.duration_ =
       std::make_shared<VitsDurationPredictor>(VitsDurationPredictor::load(weights, voice.config_));
   if (voice.config_.n_speakers > 0) {
     // The speaker-conditioned decoder is built per call inside Vits.
-    voice.vits_ = std::make_shared<Vits>(Vits::load(*file, voice.config_));
+    voice.vits_ = std::make_shared<Vits>(Vits::load(*file, voice.config_, device));
     voice.emb_g_ =
         weights.tensor("emb_g.weight", {voice.config_.n_speakers, voice.config_.gin_channels});
   } else {
     voice.flow_ = std::make_shared<VitsFlow>(VitsFlow::load(weights, voice.config_));
-    voice.decoder_ =
-        std::make_shared<Hifigan>(Hifigan::load(*file, voice.config_.decoder, prefix + "dec."));
+    voice.decoder_ = std::make_shared<Hifigan>(
+        Hifigan::load(*file, voice.config_.decoder, prefix + "dec.", device));
   }
   return voice;
 }
@@ -125,14 +134,17 @@ TtsSentence TtsVoice::synthesize_ids(const std::vector<int64_t>& ids, int index,
   if (emb_g_.defined())
     g = emb_g_.narrow(0, options.speaker, 1).reshape({1, config_.gin_channels, 1});
 
+  const bool timed = times != nullptr;
   auto start = Clock::now();
   const VitsTextEncoding encoding = encoder_->forward(id_tensor);
+  if (timed) wait_for(encoding.logs_p);
   local.encoder = seconds_since(start);
 
   start = Clock::now();
   const uint64_t stream = 2 * static_cast<uint64_t>(index);
-  const Tensor dp_noise = philox_normal({1, 2, tokens}, options.seed, stream);
+  const Tensor dp_noise = philox_normal({1, 2, tokens}, options.seed, stream, device_);
   const Tensor logw = duration_->logw(encoding.x, dp_noise, options.noise_w, g);
+  // Durations are rounded on the host (the copy waits for the device).
   std::vector<float> w = ops::exp(logw).to_f32_vector();
   int64_t frames = 0;
   for (float& value : w) {
@@ -143,7 +155,7 @@ TtsSentence TtsVoice::synthesize_ids(const std::vector<int64_t>& ids, int index,
   local.duration = seconds_since(start);
   sentence.frames = frames;
   const int64_t inter = config_.inter_channels;
-  const Tensor z_noise = philox_normal({1, inter, frames}, options.seed, stream + 1);
+  const Tensor z_noise = philox_normal({1, inter, frames}, options.seed, stream + 1, device_);
 
   Tensor wav;
   if (vits_) {
@@ -158,11 +170,13 @@ TtsSentence TtsVoice::synthesize_ids(const std::vector<int64_t>& ids, int index,
     vits_options.z_noise = z_noise;
     vits_options.speaker_id = options.speaker;
     wav = vits_->infer(id_tensor, vits_options).wav;
+    if (timed) wait_for(wav);
     local.decoder = seconds_since(start);
   } else {
     start = Clock::now();
-    const Tensor path =
-        generate_path(Tensor::from_vector(w, {1, 1, tokens}), frames).reshape({frames, tokens});
+    const Tensor path = generate_path(Tensor::from_vector(w, {1, 1, tokens}), frames)
+                            .reshape({frames, tokens})
+                            .to(device_);
     const Tensor m_p = ops::matmul(encoding.m_p.reshape({inter, tokens}), path, false, true)
                            .reshape({1, inter, frames});
     const Tensor logs_p = ops::matmul(encoding.logs_p.reshape({inter, tokens}), path, false, true)
@@ -170,9 +184,11 @@ TtsSentence TtsVoice::synthesize_ids(const std::vector<int64_t>& ids, int index,
     const Tensor z_p =
         ops::add(m_p, ops::scale(ops::mul(z_noise, ops::exp(logs_p)), options.noise_scale));
     const Tensor z = flow_->reverse(z_p, g);
+    if (timed) wait_for(z);
     local.flow = seconds_since(start);
     start = Clock::now();
     wav = decoder_->vocode(z);
+    if (timed) wait_for(wav);
     local.decoder = seconds_since(start);
   }
   sentence.samples = wav.to_f32_vector();

@@ -67,12 +67,15 @@ class TtsVoice {
   // `voice_config` and `vits_config` as found by the functions above (an empty
   // vits_config uses the reference sizes). Throws Error for a voice config
   // without phoneme_id_map, an espeak voice espeak-ng lacks, or a checkpoint
-  // that does not match the config.
+  // that does not match the config. The model's weights go once to `device`,
+  // where synthesis runs (phonemization and the small scalar steps stay on the host).
   static TtsVoice load(const std::filesystem::path& model,
                        const std::filesystem::path& voice_config,
-                       const std::filesystem::path& vits_config = {});
+                       const std::filesystem::path& vits_config = {},
+                       Device device = Device::cpu());
 
   const PiperVoiceConfig& voice() const { return voice_; }
+  Device device() const { return device_; }
   const VitsConfig& config() const { return config_; }
   int sample_rate() const { return voice_.sample_rate; }
   // Speakers the voice offers (1 for single-speaker voices).
@@ -88,13 +91,15 @@ class TtsVoice {
                                 TtsStageTimes* times = nullptr) const;
 
   // One sentence's phoneme ids -> audio; `index` selects its noise streams
-  // (2 index for the duration noise, 2 index + 1 for the prior noise).
+  // (2 index for the duration noise, 2 index + 1 for the prior noise). With
+  // `times`, each stage waits for the device to finish before it is timed.
   TtsSentence synthesize_ids(const std::vector<int64_t>& ids, int index, const TtsOptions& options,
                              TtsStageTimes* times = nullptr) const;
 
  private:
   PiperVoiceConfig voice_;
   VitsConfig config_;
+  Device device_;
   std::shared_ptr<const VitsTextEncoder> encoder_;
   std::shared_ptr<const VitsDurationPredictor> duration_;
   std::shared_ptr<const VitsFlow> flow_;

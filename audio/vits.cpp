@@ -13,28 +13,6 @@ namespace ops = mmgen::kernels;
 
 namespace {
 
-// Tensors held in memory behind the ModelFile interface, so that the decoder
-// loader can read a speaker-adjusted copy of the checkpoint's dec.* tensors.
-class TensorMapFile : public ModelFile {
- public:
-  TensorMapFile(std::filesystem::path path, const std::map<std::string, Tensor>& tensors)
-      : ModelFile(std::move(path)), tensors_(tensors) {
-    std::vector<TensorInfo> infos;
-    for (const auto& [name, tensor] : tensors_) {
-      infos.push_back({name, tensor.dtype(), tensor.shape()});
-    }
-    set_tensors(std::move(infos));
-  }
-  ModelFormat format() const override { return ModelFormat::kSafetensors; }
-  Tensor tensor(const std::string& name) const override {
-    return tensors_.at(infos_[index_of(name)].name);
-  }
-  std::map<std::string, Tensor>& tensors() { return tensors_; }
-
- private:
-  std::map<std::string, Tensor> tensors_;
-};
-
 Tensor normal_noise(const Shape& shape, uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::normal_distribution<float> normal(0.0f, 1.0f);
@@ -64,12 +42,12 @@ Tensor generate_path(const Tensor& w_ceil, int64_t frames) {
   return Tensor::from_vector(path, {1, 1, frames, tokens});
 }
 
-Vits Vits::load(const std::filesystem::path& path, const VitsConfig& config) {
+Vits Vits::load(const std::filesystem::path& path, const VitsConfig& config, Device device) {
   const auto file = ModelFile::open(path);
-  return load(*file, config);
+  return load(*file, config, device);
 }
 
-Vits Vits::load(const ModelFile& file, const VitsConfig& config) {
+Vits Vits::load(const ModelFile& file, const VitsConfig& config, Device device) {
   validate(config, file.path().string() + " (config)");
   const std::string prefix = detect_vits_prefix(file);
   const bool speakers = config.n_speakers > 0;
@@ -81,44 +59,22 @@ Vits Vits::load(const ModelFile& file, const VitsConfig& config) {
   MMGEN_CHECK(speakers == (config.gin_channels > 0), file.path().string(),
               ": multi-speaker models need gin_channels > 0 and single-speaker ones 0, got ",
               "n_speakers ", config.n_speakers, ", gin_channels ", config.gin_channels);
-  const VitsWeights weights(file, prefix);
+  const VitsWeights weights(file, prefix, device);
   Vits vits;
   vits.config_ = config;
-  vits.source_ = file.path().string();
+  vits.device_ = device;
   vits.encoder_ = std::make_shared<VitsTextEncoder>(VitsTextEncoder::load(weights, config));
   vits.duration_ =
       std::make_shared<VitsDurationPredictor>(VitsDurationPredictor::load(weights, config));
   vits.flow_ = std::make_shared<VitsFlow>(VitsFlow::load(weights, config));
-  // Loading the decoder once checks its tensors against the config.
-  auto decoder = std::make_shared<Hifigan>(Hifigan::load(file, config.decoder, prefix + "dec."));
-  if (!speakers) {
-    vits.decoder_ = std::move(decoder);
-    return vits;
+  vits.decoder_ =
+      std::make_shared<Hifigan>(Hifigan::load(file, config.decoder, prefix + "dec.", device));
+  if (speakers) {
+    vits.emb_g_ = weights.tensor("emb_g.weight", {config.n_speakers, config.gin_channels});
+    vits.dec_cond_ =
+        weights.conv("dec.cond", config.decoder.upsample_initial_channel, config.gin_channels, 1);
   }
-  vits.emb_g_ = weights.tensor("emb_g.weight", {config.n_speakers, config.gin_channels});
-  vits.dec_cond_ =
-      weights.conv("dec.cond", config.decoder.upsample_initial_channel, config.gin_channels, 1);
-  auto tensors = std::make_shared<std::map<std::string, Tensor>>();
-  const std::string dec = prefix + "dec.";
-  for (const auto& info : file.tensors()) {
-    if (info.name.rfind(dec, 0) == 0) {
-      (*tensors)[info.name.substr(prefix.size())] = file.tensor(info.name).clone();
-    }
-  }
-  const int64_t channels = config.decoder.upsample_initial_channel;
-  if (!tensors->count("dec.conv_pre.bias")) {
-    tensors->emplace("dec.conv_pre.bias", Tensor::zeros({channels}));
-  }
-  vits.decoder_tensors_ = std::move(tensors);
   return vits;
-}
-
-Hifigan Vits::decoder(const Tensor& g) const {
-  TensorMapFile file(source_, *decoder_tensors_);
-  Tensor& bias = file.tensors().at("dec.conv_pre.bias");
-  const Tensor offset = dec_cond_(g).reshape({bias.numel()});
-  bias = kernels::add(bias.to(DType::kF32), offset);
-  return Hifigan::load(file, config_.decoder, "dec.");
 }
 
 VitsSynthesisOptions Vits::default_options() const {
@@ -151,7 +107,7 @@ VitsSynthesis Vits::infer(const Tensor& ids, const VitsSynthesisOptions& options
   if (config_.use_sdp && !dp_noise.defined()) dp_noise = normal_noise({1, 2, tokens}, options.seed);
   out.logw = duration_->logw(encoding.x, dp_noise, options.noise_scale_w, g);
 
-  // w = exp(logw) * length_scale, rounded up to whole frames.
+  // w = exp(logw) * length_scale, rounded up to whole frames on the host.
   std::vector<float> w = ops::exp(out.logw).to_f32_vector();
   int64_t frames = 0;
   for (float& value : w) {
@@ -162,7 +118,7 @@ VitsSynthesis Vits::infer(const Tensor& ids, const VitsSynthesisOptions& options
   out.w_ceil = Tensor::from_vector(w, {1, 1, tokens});
 
   // Expand the prior to frames: [C, T_text] x path^T -> [C, frames].
-  const Tensor path = generate_path(out.w_ceil, frames).reshape({frames, tokens});
+  const Tensor path = generate_path(out.w_ceil, frames).reshape({frames, tokens}).to(device_);
   const int64_t inter = config_.inter_channels;
   out.m_p = ops::matmul(encoding.m_p.reshape({inter, tokens}), path, false, true)
                 .reshape({1, inter, frames});
@@ -173,10 +129,12 @@ VitsSynthesis Vits::infer(const Tensor& ids, const VitsSynthesisOptions& options
   if (!z_noise.defined()) z_noise = normal_noise({1, inter, frames}, options.seed + 1);
   MMGEN_CHECK(z_noise.shape() == Shape({1, inter, frames}), "VITS: z_noise must be [1, ", inter,
               ", ", frames, "] for these durations, got ", z_noise.str());
-  out.z_p = ops::add(out.m_p, ops::scale(ops::mul(z_noise.to(DType::kF32), ops::exp(out.logs_p)),
-                                         options.noise_scale));
+  if (z_noise.dtype() != DType::kF32) z_noise = z_noise.cpu().to(DType::kF32);
+  z_noise = z_noise.to(device_);
+  out.z_p =
+      ops::add(out.m_p, ops::scale(ops::mul(z_noise, ops::exp(out.logs_p)), options.noise_scale));
   out.z = flow_->reverse(out.z_p, g);
-  out.wav = g.defined() ? decoder(g).vocode(out.z) : decoder_->vocode(out.z);
+  out.wav = decoder_->vocode(out.z, g.defined() ? dec_cond_(g) : Tensor());
   return out;
 }
 

@@ -7,7 +7,6 @@
 
 #include <cstdint>
 #include <filesystem>
-#include <map>
 #include <memory>
 #include <string>
 
@@ -49,32 +48,33 @@ class Vits {
  public:
   // Tensors named enc_p.*, dp.*, flow.*, dec.* (enc_q.* is ignored), plus emb_g,
   // dp.cond, flow.flows.*.enc.cond_layer and dec.cond for multi-speaker models,
-  // optionally under "model_g." or "generator."; weight norm is folded.
-  static Vits load(const ModelFile& file, const VitsConfig& config);
-  static Vits load(const std::filesystem::path& path, const VitsConfig& config);
+  // optionally under "model_g." or "generator."; weight norm is folded on the
+  // host, then the weights are copied once to `device`, where infer runs (the
+  // duration rounding, the alignment path and the stochastic duration
+  // predictor's spline are small host steps on values brought over).
+  static Vits load(const ModelFile& file, const VitsConfig& config, Device device = Device::cpu());
+  static Vits load(const std::filesystem::path& path, const VitsConfig& config,
+                   Device device = Device::cpu());
 
   const VitsConfig& config() const { return config_; }
+  Device device() const { return device_; }
   VitsSynthesisOptions default_options() const;
 
-  // ids: [1, T] or [T] phoneme ids (T >= 1).
+  // ids: [1, T] or [T] phoneme ids (T >= 1). Noise tensors may be on any device.
+  // The results live on device() except w_ceil, computed on the host.
   VitsSynthesis infer(const Tensor& ids, const VitsSynthesisOptions& options) const;
 
  private:
-  // The decoder of a multi-speaker model conditioned on speaker embedding g.
-  Hifigan decoder(const Tensor& g) const;
-
   VitsConfig config_;
+  Device device_;
   std::shared_ptr<const VitsTextEncoder> encoder_;
   std::shared_ptr<const VitsDurationPredictor> duration_;
   std::shared_ptr<const VitsFlow> flow_;
-  std::shared_ptr<const Hifigan> decoder_;  // single-speaker
-  // Multi-speaker: the speaker table, and the decoder's tensors from which a
-  // decoder whose conv_pre bias includes dec.cond(g) is built per call (the
-  // conditioning is a per-channel constant added right after conv_pre).
+  std::shared_ptr<const Hifigan> decoder_;
+  // Multi-speaker: the speaker table and dec.cond, whose output (a per-channel
+  // constant) the decoder adds right after conv_pre.
   Tensor emb_g_;  // [n_speakers, gin]
   VitsConv dec_cond_;
-  std::shared_ptr<const std::map<std::string, Tensor>> decoder_tensors_;
-  std::string source_;  // the checkpoint path, for errors
 };
 
 }  // namespace mmgen::audio

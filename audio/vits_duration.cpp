@@ -161,7 +161,9 @@ Tensor VitsDurationPredictor::conv_flow_reverse(const ConvFlow& flow, const Tens
   const int bins = config_.num_bins;
   const auto halves = ops::split(z, {1, 1}, 1);
   const Tensor x0 = ops::contiguous(halves[0]);
-  const Tensor h = flow.proj(flow.convs(flow.pre(x0), cond)).contiguous();  // [1, params, T]
+  // The convolutions run where the weights are; the spline is a scalar step per
+  // position, done on the host with its parameters brought over.
+  const Tensor h = flow.proj(flow.convs(flow.pre(x0), cond)).cpu().contiguous();  // [1, params, T]
   const float* hd = h.typed_data<float>();
   std::vector<float> x1 = ops::contiguous(halves[1]).to_f32_vector();
   const float norm = 1.0f / std::sqrt(static_cast<float>(filter_channels_));
@@ -175,7 +177,7 @@ Tensor VitsDurationPredictor::conv_flow_reverse(const ConvFlow& flow, const Tens
     x1[t] = rational_quadratic_spline(x1[t], widths.data(), heights.data(), derivatives.data(),
                                       bins, config_.tail_bound, true);
   }
-  return ops::concat({x0, Tensor::from_vector(x1, {1, 1, length})}, 1);
+  return ops::concat({x0, Tensor::from_vector(x1, {1, 1, length}).to(x0.device())}, 1);
 }
 
 Tensor VitsDurationPredictor::logw(const Tensor& x, const Tensor& noise, float noise_scale_w,
@@ -197,7 +199,8 @@ Tensor VitsDurationPredictor::logw(const Tensor& x, const Tensor& noise, float n
   Tensor h = pre_(x);
   if (conditioned) h = ops::add(h, cond_(g));
   const Tensor cond = proj_(convs_(h));
-  Tensor z = ops::scale(noise.to(DType::kF32), noise_scale_w);
+  const Tensor noise_f32 = noise.dtype() == DType::kF32 ? noise : noise.cpu().to(DType::kF32);
+  Tensor z = ops::scale(noise_f32.to(h.device()), noise_scale_w);
   auto flip = [](const Tensor& t) {
     const auto parts = ops::split(t, {1, 1}, 1);
     return ops::concat({parts[1], parts[0]}, 1);

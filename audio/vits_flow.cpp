@@ -77,22 +77,21 @@ VitsFlow VitsFlow::load(const VitsWeights& weights, const VitsConfig& config) {
     coupling.post = weights.conv(name + ".post", post_out, hidden, 1);
     flow.couplings_.push_back(std::move(coupling));
   }
+  // The channel reversal as a permutation matrix: one product instead of a copy
+  // per channel, and exact (each output sums one value times 1 and zeros).
+  const int64_t channels = 2 * flow.half_;
+  std::vector<float> flip(static_cast<size_t>(channels * channels), 0.0f);
+  for (int64_t c = 0; c < channels; ++c) flip[c * channels + (channels - 1 - c)] = 1.0f;
+  flow.flip_ = Tensor::from_vector(flip, {channels, channels}).to(weights.device());
   return flow;
 }
 
 Tensor VitsFlow::reverse(const Tensor& z_p, const Tensor& g) const {
   MMGEN_CHECK(z_p.ndim() == 3 && z_p.dim(0) == 1 && z_p.dim(1) == 2 * half_,
               "VITS flow: input must be [1, ", 2 * half_, ", T], got ", z_p.str());
-  const int64_t channels = 2 * half_;
-  Tensor x = z_p;
-  auto flip = [&](const Tensor& t) {
-    std::vector<int64_t> ones(channels, 1);
-    auto rows = ops::split(t, ones, 1);
-    std::reverse(rows.begin(), rows.end());
-    return ops::concat(rows, 1);
-  };
+  Tensor x = z_p.to(flip_.device());
   for (size_t i = couplings_.size(); i-- > 0;) {
-    x = flip(x);
+    x = ops::matmul(flip_, x);  // modules.Flip: the channels in reverse order
     const Coupling& c = couplings_[i];
     const auto halves = ops::split(x, {half_, half_}, 1);
     const Tensor stats = c.post(c.enc(c.pre(halves[0]), g));

@@ -24,7 +24,7 @@ struct VitsWaveNet {
 
 class VitsFlow {
  public:
-  // Tensors under "flow.flows.<2i>." of `weights`.
+  // Tensors under "flow.flows.<2i>." of `weights`, on weights.device().
   static VitsFlow load(const VitsWeights& weights, const VitsConfig& config);
   // z_p [1, inter, T] -> z [1, inter, T]; g: the speaker embedding [1, gin, 1]
   // of multi-speaker models, else undefined.
@@ -38,6 +38,7 @@ class VitsFlow {
   };
   int64_t half_ = 0;
   std::vector<Coupling> couplings_;
+  Tensor flip_;  // [inter, inter] anti-diagonal ones
 };
 
 }  // namespace mmgen::audio

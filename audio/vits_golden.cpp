@@ -26,7 +26,8 @@ VitsConfig golden_vits_config(const GoldenContext& context) {
 
 GoldenOutputs golden_vits_infer(const GoldenContext& context, bool with_noise) {
   const VitsConfig config = golden_vits_config(context);
-  const Vits vits = Vits::load(context.open(context.weights_path("vits")), config);
+  const Vits vits =
+      Vits::load(context.open(context.weights_path("vits")), config, context.device());
   VitsSynthesisOptions options;
   options.noise_scale = static_cast<float>(context.number("noise_scale"));
   options.length_scale = static_cast<float>(context.number("length_scale"));

@@ -30,7 +30,7 @@ std::string detect_vits_prefix(const ModelFile& file) {
        "'generator.' prefix): not a VITS synthesizer checkpoint");
 }
 
-Tensor VitsWeights::tensor(const std::string& name, const Shape& expected) const {
+Tensor VitsWeights::host_tensor(const std::string& name, const Shape& expected) const {
   const std::string full = prefix_ + name;
   MMGEN_CHECK(file_.contains(full), file_.path().string(), ": no tensor '", full, "'");
   Tensor t = file_.tensor(full).to(DType::kF32).contiguous();
@@ -43,17 +43,22 @@ Tensor VitsWeights::tensor(const std::string& name, const Shape& expected) const
   return t;
 }
 
+Tensor VitsWeights::tensor(const std::string& name, const Shape& expected) const {
+  return host_tensor(name, expected).to(device_);
+}
+
 VitsConv VitsWeights::conv(const std::string& name, int64_t out, int64_t in, int64_t kernel,
                            bool bias, int dilation, int groups) const {
   const std::string full = prefix_ + name;
   VitsConv conv;
   MMGEN_CHECK(has_weight(file_, full), file_.path().string(), ": no tensor '", full,
               ".weight' (nor its weight_g / weight_v pair)");
-  conv.weight = load_weight(file_, full).contiguous();
+  conv.weight = load_weight(file_, full).contiguous();  // folded on the host
   const Shape expected{out, in / groups, kernel};
   MMGEN_CHECK(conv.weight.shape() == expected, file_.path().string(), ": tensor '", full,
               ".weight' has shape ", shape_str(conv.weight.shape()), ", expected ",
               shape_str(expected));
+  conv.weight = conv.weight.to(device_);
   if (bias) conv.bias = tensor(name + ".bias", {out});
   conv.dilation = dilation;
   conv.groups = groups;

@@ -31,16 +31,19 @@ struct VitsLayerNorm {
 // "model_g." or "generator." for training checkpoints that nest it.
 std::string detect_vits_prefix(const ModelFile& file);
 
-// Reads tensors under a prefix; every error names the file and the full tensor name.
+// Reads tensors under a prefix onto `device` (weight norm folded on the host
+// first, then one copy each); every error names the file and the full tensor name.
+// The modules loaded from it (text encoder, duration predictor, flow) live there.
 class VitsWeights {
  public:
-  VitsWeights(const ModelFile& file, std::string prefix)
-      : file_(file), prefix_(std::move(prefix)) {}
+  VitsWeights(const ModelFile& file, std::string prefix, Device device = Device::cpu())
+      : file_(file), prefix_(std::move(prefix)), device_(device) {}
 
   const ModelFile& file() const { return file_; }
   const std::string& prefix() const { return prefix_; }
+  Device device() const { return device_; }
   bool contains(const std::string& name) const { return file_.contains(prefix_ + name); }
-  // f32 contiguous; `expected` entries of -1 match any size.
+  // f32 contiguous on device(); `expected` entries of -1 match any size.
   Tensor tensor(const std::string& name, const Shape& expected) const;
   // `<name>.weight` (or its weight-norm pair) [out, in / groups, k] and `<name>.bias` [out].
   VitsConv conv(const std::string& name, int64_t out, int64_t in, int64_t kernel, bool bias = true,
@@ -48,8 +51,11 @@ class VitsWeights {
   VitsLayerNorm layer_norm(const std::string& name, int64_t channels) const;
 
  private:
+  Tensor host_tensor(const std::string& name, const Shape& expected) const;
+
   const ModelFile& file_;
   std::string prefix_;
+  Device device_;
 };
 
 }  // namespace mmgen::audio

@@ -45,9 +45,50 @@ VitsTextEncoder VitsTextEncoder::load(const VitsWeights& weights, const VitsConf
   return encoder;
 }
 
+namespace {
+
+// Relative logits [1, H, T, 2w + 1] (column r: key j = i + r - w) -> absolute
+// scores [1, H, T, T], zero outside the window. Each row is padded with
+// a = max(T - 1 - w, 0) zeros on both sides to K = 2a + 2w + 1 columns; then
+// scores(i, j) sits at flat index i * (K - 1) + j + (a + w) of each head's
+// [T, K] block, a strided view the contiguous copy gathers (the reference's
+// pad-and-reshape, on any device).
+Tensor relative_to_absolute(const Tensor& relative, int64_t length, int window) {
+  const int64_t heads = relative.dim(1);
+  const int64_t pad = std::max<int64_t>(length - 1 - window, 0);
+  Tensor padded = relative;
+  if (pad > 0) {
+    const Tensor zeros = Tensor::zeros({1, heads, length, pad}, DType::kF32, relative.device());
+    padded = ops::concat({zeros, relative, zeros}, 3);
+  }
+  const int64_t width = padded.dim(3);
+  const Tensor skewed = Tensor::strided_view_of(
+      padded.storage(), padded.byte_offset() + (pad + window) * sizeof(float),
+      {1, heads, length, length}, {heads * length * width, length * width, width - 1, 1},
+      DType::kF32);
+  return ops::contiguous(skewed);
+}
+
+// Absolute weights [1, H, T, T] -> relative [1, H, T, 2w + 1] (column r: key
+// j = i + r - w, zero where j falls outside the sequence). Rows padded with w
+// zeros on both sides to K = T + 2w: column r of row i is at flat i * (K + 1) + r.
+Tensor absolute_to_relative(const Tensor& absolute, int64_t length, int window) {
+  const int64_t heads = absolute.dim(1);
+  const Tensor zeros = Tensor::zeros({1, heads, length, window}, DType::kF32, absolute.device());
+  const Tensor padded = ops::concat({zeros, absolute, zeros}, 3);
+  const int64_t width = padded.dim(3);
+  const Tensor skewed = Tensor::strided_view_of(
+      padded.storage(), padded.byte_offset(), {1, heads, length, 2 * int64_t{window} + 1},
+      {heads * length * width, length * width, width + 1, 1}, DType::kF32);
+  return ops::contiguous(skewed);
+}
+
+}  // namespace
+
 // Multi-head attention with relative position embeddings (attentions.MultiHeadAttention,
 // heads shared or not): score(i, j) += q_i . emb_k[j - i + w] and
-// out_i += sum_j p(i, j) emb_v[j - i + w] for |j - i| <= w.
+// out_i += sum_j p(i, j) emb_v[j - i + w] for |j - i| <= w. Written in ops only,
+// so it runs where the weights are.
 Tensor VitsTextEncoder::attention(const Layer& layer, const Tensor& x) const {
   const int64_t heads = config_.n_heads;
   const int64_t channels = x.dim(1);
@@ -62,46 +103,18 @@ Tensor VitsTextEncoder::attention(const Layer& layer, const Tensor& x) const {
   const Tensor k = split_heads(layer.conv_k(x));
   const Tensor v = split_heads(layer.conv_v(x));
 
-  Tensor scores = ops::matmul(q, k, false, true).contiguous();  // [1, heads, T, T]
+  Tensor scores = ops::matmul(q, k, false, true);  // [1, heads, T, T]
   const int window = config_.window_size;
   if (window > 0) {
-    const float* qd = q.typed_data<float>();
-    const float* ek = layer.emb_rel_k.typed_data<float>();
-    float* sd = scores.typed_data<float>();
-    const bool shared = layer.emb_rel_k.dim(0) == 1;
-    for (int64_t h = 0; h < heads; ++h) {
-      const float* emb = ek + (shared ? 0 : h) * (2 * window + 1) * head_dim;
-      for (int64_t i = 0; i < length; ++i) {
-        const float* qi = qd + (h * length + i) * head_dim;
-        for (int64_t j = std::max<int64_t>(0, i - window);
-             j <= std::min<int64_t>(length - 1, i + window); ++j) {
-          const float* e = emb + (j - i + window) * head_dim;
-          float dot = 0;
-          for (int64_t d = 0; d < head_dim; ++d) dot += qi[d] * e[d];
-          sd[(h * length + i) * length + j] += dot;
-        }
-      }
-    }
+    // q . emb_k for every offset: [1, heads, T, 2w + 1] (shared embeddings broadcast).
+    const Tensor relative = ops::matmul(q, layer.emb_rel_k.unsqueeze(0), false, true);
+    scores = ops::add(scores, relative_to_absolute(relative, length, window));
   }
-  const Tensor p = ops::softmax(scores).contiguous();
-  Tensor out = ops::matmul(p, v).contiguous();  // [1, heads, T, head_dim]
+  const Tensor p = ops::softmax(scores);
+  Tensor out = ops::matmul(p, v);  // [1, heads, T, head_dim]
   if (window > 0) {
-    const float* pd = p.typed_data<float>();
-    const float* ev = layer.emb_rel_v.typed_data<float>();
-    float* od = out.typed_data<float>();
-    const bool shared = layer.emb_rel_v.dim(0) == 1;
-    for (int64_t h = 0; h < heads; ++h) {
-      const float* emb = ev + (shared ? 0 : h) * (2 * window + 1) * head_dim;
-      for (int64_t i = 0; i < length; ++i) {
-        float* oi = od + (h * length + i) * head_dim;
-        for (int64_t j = std::max<int64_t>(0, i - window);
-             j <= std::min<int64_t>(length - 1, i + window); ++j) {
-          const float weight = pd[(h * length + i) * length + j];
-          const float* e = emb + (j - i + window) * head_dim;
-          for (int64_t d = 0; d < head_dim; ++d) oi[d] += weight * e[d];
-        }
-      }
-    }
+    const Tensor weights = absolute_to_relative(p, length, window);
+    out = ops::add(out, ops::matmul(weights, layer.emb_rel_v.unsqueeze(0)));
   }
   // [1, heads, T, head_dim] -> [1, C, T]
   const Tensor merged = ops::permute(out, {0, 1, 3, 2}).reshape({1, channels, length});
@@ -115,15 +128,16 @@ VitsTextEncoding VitsTextEncoder::forward(const Tensor& input_ids) const {
   MMGEN_CHECK(input_ids.ndim() == 1 || (input_ids.ndim() == 2 && input_ids.dim(0) == 1),
               "VITS text encoder: phoneme ids must be [T] or [1, T], got ", input_ids.str());
   MMGEN_CHECK(input_ids.numel() >= 1, "VITS text encoder: the phoneme id sequence is empty");
-  const Tensor ids = input_ids.reshape({input_ids.numel()});
+  // The ids are few: checked on the host, then given to the embedding where it lives.
+  const Tensor ids = input_ids.reshape({input_ids.numel()}).cpu();
   for (int64_t id : ids.to_i64_vector()) {
     MMGEN_CHECK(id >= 0 && id < config_.n_vocab, "VITS text encoder: phoneme id ", id,
                 " is outside [0, ", config_.n_vocab, ")");
   }
   const int64_t length = ids.numel();
   // [T, hidden] * sqrt(hidden) -> [1, hidden, T]
-  Tensor x =
-      ops::scale(ops::embedding(emb_, ids), std::sqrt(static_cast<float>(config_.hidden_channels)));
+  Tensor x = ops::scale(ops::embedding(emb_, ids.to(emb_.device())),
+                        std::sqrt(static_cast<float>(config_.hidden_channels)));
   x = ops::permute(x, {1, 0}).reshape({1, config_.hidden_channels, length});
   // One unpadded sequence: every mask of the reference is all ones.
   for (const Layer& layer : layers_) {

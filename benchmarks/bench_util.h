@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "core/device.h"
+#include "core/tensor.h"
 #include "core/thread_pool.h"
 
 namespace mmgen::bench {
@@ -53,24 +55,50 @@ inline double measure_triad_bandwidth_gbs(bool quick) {
   return 12.0 * static_cast<double>(n) / best / 1e9;
 }
 
+// Waits until `t`'s device has finished the work that produces it: a one-element
+// copy to the host is ordered after every kernel before it. Nothing to do on the CPU.
+inline void wait_for(const Tensor& t) {
+  if (t.device().is_cuda() && t.numel() > 0) (void)t.reshape({-1}).narrow(0, 0, 1).cpu();
+}
+
+// A GPU's memory bandwidth: the best device-to-device copy of a buffer far larger
+// than its caches, counting the bytes read and written (2 per byte copied).
+inline double measure_device_copy_bandwidth_gbs(Device device, bool quick) {
+  const int64_t floats = quick ? (int64_t{64} << 20) : (int64_t{256} << 20);
+  const Tensor source = Tensor::empty({floats}, DType::kF32, device);  // contents do not matter
+  wait_for(source.clone());  // warm-up: the allocator and the copy path
+  double best = 1e300;
+  for (int run = 0; run < (quick ? 3 : 10); ++run) {
+    const auto start = Clock::now();
+    wait_for(source.clone());
+    best = std::min(best, seconds_since(start));
+  }
+  return 2.0 * static_cast<double>(source.nbytes()) / best / 1e9;
+}
+
 // The options every benchmark takes.
 struct Options {
   int threads = 0;  // 0: all cores
   bool quick = false;
-  std::string json_path;  // only where the benchmark writes JSON
+  std::string json_path;       // only where the benchmark writes JSON
+  std::string device = "cpu";  // only where the benchmark takes --device
 };
 
-// Parses --threads N, --quick, and --json FILE when `json` is true. Returns an exit
-// code when the program should stop (--help, a bad argument), nothing to go on.
+// Parses --threads N, --quick, --json FILE when `json` is true and --device D when
+// `device` is true. Returns an exit code when the program should stop (--help, a bad
+// argument), nothing to go on.
 inline std::optional<int> parse_options(int argc, char** argv, const char* name,
-                                        const char* quick_help, bool json, Options& options) {
+                                        const char* quick_help, bool json, Options& options,
+                                        bool device = false) {
   auto usage = [&](int code) {
-    std::fprintf(code ? stderr : stdout,
-                 "usage: %s [--threads N] [--quick]%s\n"
-                 "  --threads N  CPU threads (default: all cores)\n"
-                 "  --quick      %s\n%s",
-                 argv[0], json ? " [--json FILE]" : "", quick_help,
-                 json ? "  --json FILE  also write the results as JSON\n" : "");
+    std::fprintf(
+        code ? stderr : stdout,
+        "usage: %s [--threads N] [--quick]%s%s\n"
+        "  --threads N  CPU threads (default: all cores)\n"
+        "  --quick      %s\n%s%s",
+        argv[0], json ? " [--json FILE]" : "", device ? " [--device D]" : "", quick_help,
+        json ? "  --json FILE  also write the results as JSON\n" : "",
+        device ? "  --device D   where to compute: cpu, cuda or cuda:N (default: cpu)\n" : "");
     return code;
   };
   for (int i = 1; i < argc; ++i) {
@@ -82,6 +110,8 @@ inline std::optional<int> parse_options(int argc, char** argv, const char* name,
       if (options.threads <= 0) return usage(2);
     } else if (json && arg == "--json" && i + 1 < argc) {
       options.json_path = argv[++i];
+    } else if (device && arg == "--device" && i + 1 < argc) {
+      options.device = argv[++i];
     } else if (arg == "--help" || arg == "-h") {
       return usage(0);
     } else {

@@ -21,6 +21,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
@@ -184,14 +185,22 @@ Tensor randn(const Context& ctx, Shape shape, uint64_t stream) {
   return kernels::random_normal(std::move(shape), 1234, stream, ctx.device);
 }
 
+// KERNEL_BENCH_ONLY=<text> in the environment runs only the lines whose name contains it.
+bool selected(const std::string& name) {
+  const char* only = std::getenv("KERNEL_BENCH_ONLY");
+  return only == nullptr || name.find(only) != std::string::npos;
+}
+
 void bench_flops(const Context& ctx, const std::string& name, double flops,
                  const std::function<Tensor()>& fn) {
+  if (!selected(name)) return;
   const double seconds = best_time([&] { sync(fn()); }, ctx.min_seconds);
   report({name, ctx.backend, flops / seconds / 1e9, "GFLOP/s", ctx.peak, seconds});
 }
 
 void bench_bytes(const Context& ctx, const std::string& name, double bytes,
                  const std::function<Tensor()>& fn) {
+  if (!selected(name)) return;
   const double seconds = best_time([&] { sync(fn()); }, ctx.min_seconds);
   report({name, ctx.backend, bytes / seconds / 1e9, "GB/s", ctx.bandwidth, seconds});
 }
@@ -243,6 +252,55 @@ void run_kernels(const Context& ctx) {
                 [&] { return kernels::conv2d(x, w3, bias, pad1); });
     bench_flops(ctx, "conv2d 1x1 " + shape, 2.0 * positions * channels * channels,
                 [&] { return kernels::conv2d(x, w1, bias); });
+  }
+
+  // HiFi-GAN V1 / piper "medium" decoder convolutions for one second of 22050 Hz audio
+  // (86 mel frames): at each level the largest ResBlock convolution (kernel 11,
+  // dilation 5, "same" padding) and a kernel 3 one, and the four upsamplers.
+  {
+    const int64_t frames = ctx.quick ? 11 : 86;
+    struct Level {
+      int64_t channels, length;
+    };
+    const Level levels[] = {
+        {256, frames * 8}, {128, frames * 64}, {64, frames * 128}, {32, frames * 256}};
+    for (const Level& level : levels) {
+      const Tensor x = randn(ctx, {1, level.channels, level.length}, 18);
+      const Tensor bias = randn(ctx, {level.channels}, 19);
+      for (const auto& [kernel, dilation] : {std::pair<int64_t, int64_t>{11, 5}, {3, 1}}) {
+        const Tensor w = randn(ctx, {level.channels, level.channels, kernel}, 20);
+        kernels::Conv1dParams p;
+        p.dilation = dilation;
+        p.padding = dilation * (kernel - 1) / 2;
+        bench_flops(ctx,
+                    "conv1d " + std::to_string(level.channels) + "x" +
+                        std::to_string(level.length) + " k" + std::to_string(kernel) + " d" +
+                        std::to_string(dilation),
+                    2.0 * level.channels * level.channels * kernel * level.length,
+                    [&] { return kernels::conv1d(x, w, bias, p); });
+      }
+    }
+    struct Upsample {
+      int64_t in, out, length, kernel, stride;
+    };
+    const Upsample upsamples[] = {{512, 256, frames, 16, 8},
+                                  {256, 128, frames * 8, 16, 8},
+                                  {128, 64, frames * 64, 4, 2},
+                                  {64, 32, frames * 128, 4, 2}};
+    for (const Upsample& u : upsamples) {
+      const Tensor x = randn(ctx, {1, u.in, u.length}, 21);
+      const Tensor w = randn(ctx, {u.in, u.out, u.kernel}, 22);
+      const Tensor bias = randn(ctx, {u.out}, 23);
+      kernels::Conv1dParams p;
+      p.stride = u.stride;
+      p.padding = (u.kernel - u.stride) / 2;
+      bench_flops(ctx,
+                  "conv_transpose1d " + std::to_string(u.in) + "x" + std::to_string(u.length) +
+                      "->" + std::to_string(u.out) + " k" + std::to_string(u.kernel) + " s" +
+                      std::to_string(u.stride),
+                  2.0 * u.in * u.out * u.kernel * u.length,
+                  [&] { return kernels::conv_transpose1d(x, w, bias, p); });
+    }
   }
 
   // SD self-attention (B*H = 16, L = 4096, D = 40) and cross-attention (L_k = 77).

@@ -1,15 +1,19 @@
-// llm_bench: prefill and decode speed of a llama on the CPU, next to the decode
-// bound that memory bandwidth sets.
+// llm_bench: prefill and decode speed of a llama on the CPU or a CUDA device, next
+// to the decode bound that memory bandwidth sets.
 //
 // It writes a llama with random weights (about 100M parameters: hidden 768,
 // 12 layers, 12 heads, feed-forward 1792, vocabulary 32000, tied head) as GGUF in
 // F32, F16 and Q8_0 into a temporary folder, loads each with load_llm, and times
 // a prefill of 128 tokens and 64 decode steps after it. A decode step reads every
 // weight once, so it cannot beat
-//   bound = memory bandwidth (STREAM triad, measured here) / weight bytes.
-// Token ids are fed directly: the files carry no tokenizer.
+//   bound = memory bandwidth (measured here) / weight bytes.
+// The bandwidth is the STREAM triad on the CPU, and on a GPU the best large
+// device-to-device copy (bytes read + written). Token ids are fed directly: the files
+// carry no tokenizer. On a GPU the work is asynchronous, so the timed work ends by
+// reading a result back: the prefill's greedy next token, and in the decode loop
+// each step's greedy token, which is fed to the next step (as generation does).
 //
-//   llm_bench [--threads N] [--quick]
+//   llm_bench [--threads N] [--quick] [--device cpu|cuda|cuda:N]
 #include <unistd.h>
 
 #include <algorithm>
@@ -30,6 +34,7 @@
 #include "core/random.h"
 #include "core/tensor.h"
 #include "core/thread_pool.h"
+#include "kernels/ops.h"
 #include "text/llm.h"
 
 namespace mmgen::bench {
@@ -105,23 +110,40 @@ struct Speed {
   double prefill_tps = 0, decode_tps = 0;
 };
 
+// The greedy next token after the last row of `logits`, read back to the host: on a
+// GPU this waits for every kernel that produced the logits.
+int32_t greedy_token(const Tensor& logits) {
+  const Tensor last = logits.narrow(0, logits.dim(0) - 1, 1);
+  return static_cast<int32_t>(kernels::argmax(last).cpu().to_i64_vector()[0]);
+}
+
 // Best of `runs`: a prefill of n_prefill ids, then n_decode single-token steps.
 Speed measure(const text::LanguageModel& model, int64_t n_prefill, int64_t n_decode, int runs) {
+  const bool on_gpu = model.device().is_cuda();
   std::vector<int32_t> prompt(static_cast<size_t>(n_prefill));
   const auto vocab = static_cast<uint64_t>(model.config().vocab_size);
   for (size_t i = 0; i < prompt.size(); ++i)
     prompt[i] = static_cast<int32_t>((i * 7919 + 13) % vocab);
   text::KvCache cache = model.make_cache(n_prefill + n_decode + 1);
+  if (on_gpu) {  // untimed warm-up: library handles, kernel loading, the allocator
+    greedy_token(model.forward({greedy_token(model.forward(prompt, cache))}, cache));
+  }
   Speed best;
   for (int run = 0; run < runs; ++run) {
     cache.clear();
     auto start = Clock::now();
     Tensor logits = model.forward(prompt, cache);
+    int32_t next = on_gpu ? greedy_token(logits) : 0;
     best.prefill_tps =
         std::max(best.prefill_tps, static_cast<double>(n_prefill) / seconds_since(start));
     start = Clock::now();
-    for (int64_t i = 0; i < n_decode; ++i)
-      logits = model.forward({static_cast<int32_t>((i * 31 + 5) % vocab)}, cache);
+    for (int64_t i = 0; i < n_decode; ++i) {
+      if (on_gpu) {
+        next = greedy_token(model.forward({next}, cache));
+      } else {
+        logits = model.forward({static_cast<int32_t>((i * 31 + 5) % vocab)}, cache);
+      }
+    }
     best.decode_tps =
         std::max(best.decode_tps, static_cast<double>(n_decode) / seconds_since(start));
   }
@@ -130,25 +152,36 @@ Speed measure(const text::LanguageModel& model, int64_t n_prefill, int64_t n_dec
 
 int run(int argc, char** argv) {
   Options options;
-  if (const auto exit_code = bench::parse_options(
-          argc, argv, "llm_bench", "a ~10M-parameter model, for a smoke run", false, options))
+  if (const auto exit_code =
+          bench::parse_options(argc, argv, "llm_bench", "a ~10M-parameter model, for a smoke run",
+                               false, options, /*device=*/true))
     return *exit_code;
   if (options.threads > 0) set_num_threads(options.threads);
+  const Device device = parse_device(options.device);
+  require_device(device, "--device");
   const ModelShape shape =
       options.quick ? ModelShape{320, 6, 5, 864, 8000} : ModelShape{768, 12, 12, 1792, 32000};
   const int64_t n_prefill = options.quick ? 32 : 128;
   const int64_t n_decode = options.quick ? 16 : 64;
   const int runs = options.quick ? 1 : 2;
-  std::printf("llm_bench: %s, %d threads%s\n", cpu_model().c_str(), num_threads(),
-              options.quick ? " (quick sizes)" : "");
+  if (device.is_cpu())
+    std::printf("llm_bench: %s, %d threads%s\n", cpu_model().c_str(), num_threads(),
+                options.quick ? " (quick sizes)" : "");
+  else
+    std::printf("llm_bench: %s (host %s)%s\n", device.str().c_str(), cpu_model().c_str(),
+                options.quick ? " (quick sizes)" : "");
   std::printf(
       "model: llama, random weights, %.1fM parameters (hidden %lld, %lld layers, %lld "
       "heads, ffn %lld, vocab %lld, tied head)\n",
       static_cast<double>(shape.parameters()) / 1e6, static_cast<long long>(shape.hidden),
       static_cast<long long>(shape.layers), static_cast<long long>(shape.heads),
       static_cast<long long>(shape.ffn), static_cast<long long>(shape.vocab));
-  const double bandwidth = bench::measure_triad_bandwidth_gbs(options.quick);
-  std::printf("memory bandwidth (triad): %.1f GB/s\n", bandwidth);
+  const double bandwidth = device.is_cpu()
+                               ? bench::measure_triad_bandwidth_gbs(options.quick)
+                               : bench::measure_device_copy_bandwidth_gbs(device, options.quick);
+  std::printf(device.is_cpu() ? "memory bandwidth (triad): %.1f GB/s\n"
+                              : "gpu memory bandwidth (device copy, read + write): %.1f GB/s\n",
+              bandwidth);
   std::printf("prefill %lld tokens, then %lld decode steps; best of %d\n\n",
               static_cast<long long>(n_prefill), static_cast<long long>(n_decode), runs);
   std::printf("%-6s %10s %14s %13s %16s %9s\n", "dtype", "weights", "prefill tok/s", "decode tok/s",
@@ -169,7 +202,7 @@ int run(int argc, char** argv) {
   for (const DType dtype : {DType::kF32, DType::kF16, DType::kQ8_0}) {
     const fs::path path = dir / ("llama_" + std::string(dtype_name(dtype)) + ".gguf");
     const size_t bytes = write_model(shape, dtype, path);
-    const auto model = text::load_llm(path);
+    const auto model = text::load_llm(path, device);
     const Speed speed = measure(*model, n_prefill, n_decode, runs);
     const double bound = bandwidth * 1e9 / static_cast<double>(bytes);
     char weights[32], bound_text[32];

@@ -1,6 +1,7 @@
-// sd_bench: one Stable Diffusion 1.5 UNet step and one VAE decode on the CPU,
-// each as GFLOP/s next to the GEMM rate of kernels::matmul measured in the same
-// program (the rate the convolutions and attention could at best approach).
+// sd_bench: one Stable Diffusion 1.5 UNet step and one VAE decode on the CPU or
+// a CUDA device, each as GFLOP/s (TFLOP/s on a GPU) next to the f32 GEMM rate of
+// kernels::matmul measured in the same program on the same device (the rate the
+// convolutions and attention could at best approach).
 //
 // It writes an SD 1.5-shaped checkpoint with random f16 weights and the CompVis
 // key names (model.diffusion_model.*, first_stage_model.decoder.* and
@@ -13,9 +14,12 @@
 // FLOPs are counted analytically while the weights are laid out (docs in
 // benchmarks/README.md, "sd_bench"): 2 flops per multiply-add of every
 // convolution, linear layer and attention matmul (QK^T and PV); norms,
-// activations and additions are not counted.
+// activations and additions are not counted. On a GPU the weights are placed
+// there at load, every timing ends with a one-element copy of the result to the
+// host (so it covers the whole computation), and the best of a few runs after a
+// warm-up run counts.
 //
-//   sd_bench [--threads N] [--quick]
+//   sd_bench [--threads N] [--quick] [--device cpu|cuda|cuda:N]
 #include <unistd.h>
 
 #include <algorithm>
@@ -31,6 +35,7 @@
 #include <vector>
 
 #include "benchmarks/bench_util.h"
+#include "core/device.h"
 #include "core/dtype.h"
 #include "core/error.h"
 #include "core/model_file.h"
@@ -247,45 +252,66 @@ void build_vae_decoder(Builder& b, const Sizes& s) {
 
 // ---- measurement --------------------------------------------------------------------
 
+// The best time of `runs` calls of fn, whose result is waited for (bench::wait_for);
+// `warm_up` extra calls first (a GPU's first call pays for library set-up).
 template <typename Fn>
-double best_seconds(int runs, Fn&& fn) {
+double best_seconds(int runs, Fn&& fn, int warm_up = 0) {
+  for (int r = 0; r < warm_up; ++r) wait_for(fn());
   double best = 1e300;
   for (int r = 0; r < runs; ++r) {
     const auto start = Clock::now();
-    fn();
+    wait_for(fn());
     best = std::min(best, seconds_since(start));
   }
   return best;
 }
 
-void print_line(const char* name, double flops, double seconds, int64_t gemm_size, double gemm) {
+void print_line(const char* name, double flops, double seconds, int64_t gemm_size, double gemm,
+                bool gpu) {
   const double rate = flops / seconds / 1e9;
-  std::printf("%-34s %8.2f s  %8.1f GFLOP  %7.1f GFLOP/s  (%.1f%% of gemm_f32 %lld %.1f GFLOP/s)\n",
-              name, seconds, flops / 1e9, rate, 100.0 * rate / gemm,
-              static_cast<long long>(gemm_size), gemm);
+  if (gpu) {
+    std::printf(
+        "%-34s %8.4f s  %8.1f GFLOP  %7.2f TFLOP/s  (%.1f%% of gemm_f32 %lld %.2f TFLOP/s)\n", name,
+        seconds, flops / 1e9, rate / 1e3, 100.0 * rate / gemm, static_cast<long long>(gemm_size),
+        gemm / 1e3);
+  } else {
+    std::printf(
+        "%-34s %8.2f s  %8.1f GFLOP  %7.1f GFLOP/s  (%.1f%% of gemm_f32 %lld %.1f GFLOP/s)\n", name,
+        seconds, flops / 1e9, rate, 100.0 * rate / gemm, static_cast<long long>(gemm_size), gemm);
+  }
   std::fflush(stdout);
 }
 
 int run(int argc, char** argv) {
   Options options;
   if (const auto exit_code = bench::parse_options(
-          argc, argv, "sd_bench", "256x256 and model_channels 64, for a smoke run", false, options))
+          argc, argv, "sd_bench", "256x256 and model_channels 64, for a smoke run", false, options,
+          /*device=*/true))
     return *exit_code;
   if (options.threads > 0) set_num_threads(options.threads);
+  const Device device = parse_device(options.device);
+  require_device(device, "--device");
+  const bool gpu = device.is_cuda();
   const Sizes s = options.quick ? quick_sizes() : Sizes{};
-  // One timed run each at full size (tens of seconds apiece on a few cores).
-  const int runs = 1;
-  std::printf("sd_bench: %s, %d threads%s\n", cpu_model().c_str(), num_threads(),
-              options.quick ? " (quick sizes)" : "");
+  // CPU: one timed run each at full size (tens of seconds apiece on a few cores).
+  // GPU: a warm-up run, then the best of three.
+  const int runs = gpu ? 3 : 1, warm_up = gpu ? 1 : 0;
+  if (gpu)
+    std::printf("sd_bench: %s (host %s)%s\n", device.str().c_str(), cpu_model().c_str(),
+                options.quick ? " (quick sizes)" : "");
+  else
+    std::printf("sd_bench: %s, %d threads%s\n", cpu_model().c_str(), num_threads(),
+                options.quick ? " (quick sizes)" : "");
 
-  // The GEMM reference rate: a 2048 (quick: 512) f32 matmul, best of several,
-  // measured before and after the model timings (the better one is the reference,
-  // so a load that comes and goes does not lower it).
-  const int64_t g = options.quick ? 512 : 2048;
-  const Tensor a = kernels::random_normal({g, g}, 1, 1), bm = kernels::random_normal({g, g}, 1, 2);
+  // The GEMM reference rate: a 2048 (quick: 512; GPU: 8192) f32 matmul on the
+  // device, best of several, measured before and after the model timings (the
+  // better one is the reference, so a load that comes and goes does not lower it).
+  const int64_t g = gpu ? 8192 : options.quick ? 512 : 2048;
+  const Tensor a = kernels::random_normal({g, g}, 1, 1, device),
+               bm = kernels::random_normal({g, g}, 1, 2, device);
   const auto measure_gemm = [&] {
-    const double seconds =
-        best_seconds(options.quick ? 3 : 5, [&] { (void)kernels::matmul(a, bm); });
+    const double seconds = best_seconds(
+        options.quick ? 3 : 5, [&] { return kernels::matmul(a, bm); }, warm_up);
     return 2.0 * g * g * g / seconds / 1e9;
   };
   const double gemm_before = measure_gemm();
@@ -334,19 +360,21 @@ int run(int argc, char** argv) {
   diffusion::UNetOptions unet_options;
   unet_options.num_heads = static_cast<int>(s.heads);
   {
-    const auto unet = diffusion::UNet::load(*file, unet_options);
+    const auto unet = diffusion::UNet::load(*file, unet_options, device);
     const int64_t h = s.image / 8;
-    const Tensor x = kernels::random_normal({s.batch, 4, h, h}, 3, 0);
-    const Tensor t =
-        Tensor::from_vector(std::vector<float>(static_cast<size_t>(s.batch), 500.0f), {s.batch});
-    const Tensor context = kernels::random_normal({s.batch, s.context_len, s.context_dim}, 4, 0);
-    unet_seconds = best_seconds(runs, [&] { (void)unet->predict_eps(x, t, context); });
+    const Tensor x = kernels::random_normal({s.batch, 4, h, h}, 3, 0, device);
+    const Tensor t = Tensor::full({s.batch}, 500.0f, device);
+    const Tensor context =
+        kernels::random_normal({s.batch, s.context_len, s.context_dim}, 4, 0, device);
+    unet_seconds = best_seconds(
+        runs, [&] { return unet->predict_eps(x, t, context); }, warm_up);
   }
   {
-    const diffusion::Vae vae = diffusion::Vae::load(file);
+    const diffusion::Vae vae = diffusion::Vae::load(file, device);
     const int64_t h = s.image / 8;
-    const Tensor z = kernels::random_normal({1, s.z_channels, h, h}, 5, 0);
-    vae_seconds = best_seconds(runs, [&] { (void)vae.decode(z); });
+    const Tensor z = kernels::random_normal({1, s.z_channels, h, h}, 5, 0, device);
+    vae_seconds = best_seconds(
+        runs, [&] { return vae.decode(z); }, warm_up);
   }
   const double gemm_after = measure_gemm();
   const double gemm = std::max(gemm_before, gemm_after);
@@ -355,10 +383,10 @@ int run(int argc, char** argv) {
   std::snprintf(name, sizeof name, "unet step %lldx%lld batch %lld",
                 static_cast<long long>(s.image), static_cast<long long>(s.image),
                 static_cast<long long>(s.batch));
-  print_line(name, unet_flops, unet_seconds, g, gemm);
+  print_line(name, unet_flops, unet_seconds, g, gemm, gpu);
   std::snprintf(name, sizeof name, "vae decode %lldx%lld latent",
                 static_cast<long long>(s.image / 8), static_cast<long long>(s.image / 8));
-  print_line(name, vae_flops, vae_seconds, g, gemm);
+  print_line(name, vae_flops, vae_seconds, g, gemm, gpu);
   return 0;
 }
 

@@ -1,4 +1,5 @@
-// tts_bench: real-time factor of text to speech on the CPU, stage by stage.
+// tts_bench: real-time factor of text to speech, stage by stage, on the CPU or
+// a CUDA device.
 //
 // It writes, into a temporary folder as safetensors with the checkpoints' own
 // tensor names, random weights for a VITS the size of a piper "medium" voice
@@ -11,8 +12,11 @@
 //   RTF = synthesis time / audio duration; the target is RTF <= 0.1 on one core.
 // Random weights give random durations, so the length scale is set to make
 // about 10 s of audio; the work per output second is what a trained voice does.
+// With --device cuda the weights live on the GPU and the model runs there once
+// with all threads (phonemization and the small host steps use the CPU); every
+// stage's time ends with a wait for the device, and a warm-up run comes first.
 //
-//   tts_bench [--threads N] [--quick]
+//   tts_bench [--threads N] [--quick] [--device cpu|cuda|cuda:N]
 #include <unistd.h>
 
 #include <algorithm>
@@ -31,6 +35,7 @@
 #include "audio/hifigan_config.h"
 #include "audio/tts.h"
 #include "benchmarks/bench_util.h"
+#include "core/device.h"
 #include "core/error.h"
 #include "core/random.h"
 #include "core/safetensors.h"
@@ -202,20 +207,31 @@ void write_voice_json(const fs::path& path) {
   std::ofstream(path) << voice.dump(1);
 }
 
-void print_row(const char* label, int threads, double audio_s, const audio::TtsStageTimes& t) {
+// The one-core target applies to the CPU only.
+void print_row(const char* label, int threads, double audio_s, const audio::TtsStageTimes& t,
+               bool on_cpu) {
   const double rtf = t.total() / audio_s;
-  std::printf(
-      "%-8s %7d %8.2f s %9.3f %9.3f %9.3f %9.3f %9.3f %8.3f  %s\n", label, threads, audio_s,
-      t.phonemize, t.encoder, t.duration, t.flow, t.decoder, rtf,
-      threads == 1 ? (rtf <= 0.1 ? "(target <= 0.1: met)" : "(target <= 0.1: missed)") : "");
+  std::printf("%-8s %7d %8.2f s %9.3f %9.3f %9.3f %9.3f %9.3f %8.3f  %s\n", label, threads, audio_s,
+              t.phonemize, t.encoder, t.duration, t.flow, t.decoder, rtf,
+              on_cpu && threads == 1
+                  ? (rtf <= 0.1 ? "(target <= 0.1: met)" : "(target <= 0.1: missed)")
+                  : "");
   std::fflush(stdout);
+}
+
+// Device work is queued: a one-value copy to the host waits for all of it.
+void wait_for(const Tensor& t) {
+  if (t.device().is_cuda()) (void)t.reshape({-1}).narrow(0, 0, 1).cpu();
 }
 
 int run(int argc, char** argv) {
   Options options;
   if (const auto exit_code = bench::parse_options(
-          argc, argv, "tts_bench", "one short sentence, for a smoke run", false, options))
+          argc, argv, "tts_bench", "one short sentence, for a smoke run", false, options, true))
     return *exit_code;
+  const Device device = parse_device(options.device);
+  require_device(device, "--device");
+  const bool on_cpu = device.is_cpu();
   const int all_threads = options.threads > 0
                               ? options.threads
                               : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -230,12 +246,17 @@ int run(int argc, char** argv) {
     }
   } cleanup{dir};
 
-  std::printf("tts_bench: %s, threads 1 and %d%s\n", cpu_model().c_str(), all_threads,
-              options.quick ? " (quick: one short sentence)" : "");
+  if (on_cpu) {
+    std::printf("tts_bench: %s, threads 1 and %d%s\n", cpu_model().c_str(), all_threads,
+                options.quick ? " (quick: one short sentence)" : "");
+  } else {
+    std::printf("tts_bench: %s, host %s, %d threads%s\n", device.str().c_str(), cpu_model().c_str(),
+                all_threads, options.quick ? " (quick: one short sentence)" : "");
+  }
   const int64_t vits_parameters = write_vits(dir / "medium.safetensors");
   write_voice_json(dir / "medium.onnx.json");
   const audio::TtsVoice voice =
-      audio::TtsVoice::load(dir / "medium.safetensors", dir / "medium.onnx.json");
+      audio::TtsVoice::load(dir / "medium.safetensors", dir / "medium.onnx.json", {}, device);
   std::printf("VITS medium, random weights, %.1fM parameters (inference part), %d Hz\n",
               static_cast<double>(vits_parameters) / 1e6, voice.sample_rate());
 
@@ -255,13 +276,16 @@ int run(int argc, char** argv) {
   std::printf("text: %zu characters, length scale %.2f\n\n", text.size(), tts.length_scale);
   std::printf("%-8s %7s %10s %9s %9s %9s %9s %9s %8s\n", "model", "threads", "audio", "phonem s",
               "encode s", "durat s", "flow s", "decode s", "RTF");
-  for (const int threads : {1, all_threads}) {
+  // On a GPU the thread count only moves the small host steps: one row.
+  const std::vector<int> thread_counts =
+      on_cpu ? std::vector<int>{1, all_threads} : std::vector<int>{all_threads};
+  for (const int threads : thread_counts) {
     if (threads != 1 && threads == all_threads && all_threads == 1) break;
     set_num_threads(threads);
     audio::TtsStageTimes times;
     const std::vector<float> audio = voice.synthesize(text, tts, {}, &times);
     frames = static_cast<int64_t>(audio.size()) / kHop;
-    print_row("VITS", threads, static_cast<double>(audio.size()) / kSampleRate, times);
+    print_row("VITS", threads, static_cast<double>(audio.size()) / kSampleRate, times, on_cpu);
   }
 
   // HiFi-GAN V1 on as many mel frames as the VITS output had.
@@ -269,17 +293,23 @@ int run(int argc, char** argv) {
   const audio::HifiganConfig config = decoder_config(80);
   add_decoder(hifigan, "", config, true);
   hifigan.write(dir / "hifigan_v1.safetensors");
-  const audio::Hifigan vocoder = audio::Hifigan::load(dir / "hifigan_v1.safetensors", config);
+  const audio::Hifigan vocoder =
+      audio::Hifigan::load(dir / "hifigan_v1.safetensors", config, "", device);
   Tensor mel = Tensor::empty({1, 80, std::max<int64_t>(frames, 1)}, DType::kF32);
   fill_normal(mel.typed_data<float>(), mel.numel(), 7, 0);
+  // The mel is on the device before timing (it comes from a front end there);
+  // the first GPU run pays for library set-up and is not timed.
+  mel = mel.to(device);
+  if (!on_cpu) wait_for(vocoder.vocode(mel));
   std::printf("\nHiFi-GAN V1, random weights, %.1fM parameters, %lld mel frames\n",
               static_cast<double>(hifigan.parameters()) / 1e6, static_cast<long long>(mel.dim(2)));
   std::printf("%-8s %7s %10s %9s %8s\n", "model", "threads", "audio", "vocode s", "RTF");
-  for (const int threads : {1, all_threads}) {
+  for (const int threads : thread_counts) {
     if (threads != 1 && all_threads == 1) break;
     set_num_threads(threads);
     const auto start = Clock::now();
     const Tensor wav = vocoder.vocode(mel);
+    wait_for(wav);
     const double seconds = seconds_since(start);
     const double audio_s = static_cast<double>(wav.numel()) / kSampleRate;
     std::printf("%-8s %7d %8.2f s %9.3f %8.3f\n", "HiFi-GAN", threads, audio_s, seconds,

@@ -4,7 +4,10 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <mutex>
+#include <unordered_map>
+#include <vector>
 
 #include "core/error.h"
 
@@ -63,6 +66,88 @@ void require_device(Device device, std::string_view what) {
 #endif
 }
 
+#if MMGEN_HAS_CUDA
+namespace {
+// Device memory freed by tensors is kept for the next tensor of the same rounded size:
+// cudaMalloc/cudaFree cost tens of microseconds and cudaFree waits for the whole device,
+// which would serialise every layer. Reuse is safe without events because all work goes
+// to the one legacy default stream (kernels/cuda/cuda_context.h): a kernel that writes a
+// reused block is ordered after every kernel that read it before.
+class DeviceBlockCache {
+ public:
+  // Sizes are rounded up to one of four steps per power of two (at most 25% slack), at
+  // least 512 bytes, so blocks of similar sizes are interchangeable.
+  static size_t round_size(size_t bytes) {
+    constexpr size_t kMinimum = 512;
+    if (bytes <= kMinimum) return kMinimum;
+    const int top = 63 - __builtin_clzll(bytes - 1);  // bytes - 1 < 2^(top + 1)
+    const size_t step = size_t{1} << (top - 2);
+    return (bytes + step - 1) / step * step;
+  }
+
+  void* take(size_t rounded) {
+    std::lock_guard lock(mutex_);
+    auto it = free_.find(rounded);
+    if (it == free_.end() || it->second.empty()) return nullptr;
+    void* p = it->second.back();
+    it->second.pop_back();
+    cached_bytes_ -= rounded;
+    return p;
+  }
+
+  void give(void* p, size_t rounded) {
+    std::lock_guard lock(mutex_);
+    free_[rounded].push_back(p);
+    cached_bytes_ += rounded;
+  }
+
+  size_t cached_bytes() {
+    std::lock_guard lock(mutex_);
+    return cached_bytes_;
+  }
+
+  void release_all() {
+    std::lock_guard lock(mutex_);
+    for (auto& [size, blocks] : free_)
+      for (void* p : blocks) cudaFree(p);
+    free_.clear();
+    cached_bytes_ = 0;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::unordered_map<size_t, std::vector<void*>> free_;
+  size_t cached_bytes_ = 0;
+};
+
+// One cache per device ordinal. Never destroyed: at exit the CUDA runtime may already
+// be gone, and the driver reclaims the memory with the process.
+DeviceBlockCache& device_block_cache(int index) {
+  static std::mutex mutex;
+  static auto* caches = new std::map<int, std::unique_ptr<DeviceBlockCache>>();
+  std::lock_guard lock(mutex);
+  auto& slot = (*caches)[index];
+  if (!slot) slot = std::make_unique<DeviceBlockCache>();
+  return *slot;
+}
+}  // namespace
+
+size_t cached_device_bytes(Device device) {
+  if (!device.is_cuda()) return 0;
+  return device_block_cache(device.index).cached_bytes();
+}
+
+void release_cached_device_memory(Device device) {
+  if (!device.is_cuda()) return;
+  check_cuda(cudaSetDevice(device.index), "cudaSetDevice");
+  check_cuda(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
+  device_block_cache(device.index).release_all();
+}
+#else
+size_t cached_device_bytes(Device) { return 0; }
+void release_cached_device_memory(Device) {}
+#endif
+
 namespace {
 // Tensors of tens of megabytes come and go at every layer. By default glibc
 // serves them with fresh mmap()s and unmaps them on free, so every new tensor
@@ -91,11 +176,37 @@ std::shared_ptr<Storage> allocate_storage(size_t bytes, Device device) {
   }
 #if MMGEN_HAS_CUDA
   check_cuda(cudaSetDevice(device.index), "cudaSetDevice");
-  void* p = nullptr;
-  check_cuda(cudaMalloc(&p, size), "cudaMalloc");
-  return std::make_shared<Storage>(static_cast<std::byte*>(p), bytes, device, [p] { cudaFree(p); });
+  DeviceBlockCache& cache = device_block_cache(device.index);
+  const size_t rounded = DeviceBlockCache::round_size(size);
+  void* p = cache.take(rounded);
+  if (p == nullptr) {
+    cudaError_t status = cudaMalloc(&p, rounded);
+    if (status == cudaErrorMemoryAllocation) {
+      // Out of memory: give the cached blocks back to the driver and try once more.
+      cudaGetLastError();
+      cache.release_all();
+      status = cudaMalloc(&p, rounded);
+    }
+    check_cuda(status, "cudaMalloc");
+  }
+  return std::make_shared<Storage>(static_cast<std::byte*>(p), bytes, device,
+                                   [&cache, p, rounded] { cache.give(p, rounded); });
 #else
   fail("cannot allocate on ", device.str(), ": mmgen was built without CUDA");
+#endif
+}
+
+void zero_bytes(void* dst, Device device, size_t bytes) {
+  if (bytes == 0) return;
+  if (device.is_cpu()) {
+    std::memset(dst, 0, bytes);
+    return;
+  }
+#if MMGEN_HAS_CUDA
+  // The legacy default stream, like every other piece of device work.
+  check_cuda(cudaMemsetAsync(dst, 0, bytes, nullptr), "cudaMemsetAsync");
+#else
+  fail("cannot clear memory on ", device.str(), ": mmgen was built without CUDA");
 #endif
 }
 

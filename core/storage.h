@@ -32,8 +32,19 @@ class Storage {
   std::function<void()> release_;
 };
 
-// New uninitialised memory: 64-byte aligned host memory, or cudaMalloc'd memory.
+// New uninitialised memory: 64-byte aligned host memory, or device memory. Device
+// blocks come from a per-device cache of freed blocks (sizes rounded up by at most
+// 25%) before cudaMalloc is asked; when the device is full the cache is emptied and
+// the allocation tried again.
 std::shared_ptr<Storage> allocate_storage(size_t bytes, Device device);
+
+// Bytes of freed device memory held for reuse (0 for the CPU or without CUDA).
+size_t cached_device_bytes(Device device);
+// Waits for the device, then returns its cached blocks to the driver.
+void release_cached_device_memory(Device device);
+
+// Sets `bytes` bytes at `dst` to zero (ordered with the device's other work).
+void zero_bytes(void* dst, Device device, size_t bytes);
 
 // Copies `bytes` between two storages' addresses on any pair of devices.
 void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes);

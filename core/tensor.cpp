@@ -63,9 +63,9 @@ Tensor Tensor::empty(Shape shape, DType dtype, Device device) {
 }
 
 Tensor Tensor::zeros(Shape shape, DType dtype, Device device) {
-  Tensor cpu_tensor = empty(std::move(shape), dtype, Device::cpu());
-  std::memset(cpu_tensor.data(), 0, cpu_tensor.nbytes());
-  return cpu_tensor.to(device);
+  Tensor t = empty(std::move(shape), dtype, device);
+  zero_bytes(t.data(), device, t.nbytes());
+  return t;
 }
 
 Tensor Tensor::full(Shape shape, float value, Device device) {

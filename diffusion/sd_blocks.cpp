@@ -12,8 +12,11 @@ namespace ops = mmgen::kernels;
 // ---- WeightReader ------------------------------------------------------------------
 
 WeightReader::WeightReader(std::shared_ptr<const ModelFile> file, std::string prefix,
-                           std::string network)
-    : file_(std::move(file)), prefix_(std::move(prefix)), network_(std::move(network)) {
+                           std::string network, Device device)
+    : file_(std::move(file)),
+      prefix_(std::move(prefix)),
+      network_(std::move(network)),
+      device_(device) {
   MMGEN_CHECK(file_ != nullptr, "WeightReader: no model file");
 }
 
@@ -33,12 +36,17 @@ Tensor WeightReader::get(const std::string& name, const Shape& expected) const {
   MMGEN_CHECK(stored == expected, file_->path().string(), ": tensor '", full_name(name),
               "' has shape ", shape_str(stored), ", expected ", shape_str(expected), " (", network_,
               ")");
-  return file_->tensor(full_name(name));
+  return file_->tensor(full_name(name)).to(device_);
 }
 
 Tensor WeightReader::vec(const std::string& name, int64_t length) const {
-  const Tensor t = get(name, {length});
-  return t.dtype() == DType::kF32 ? t : t.to(DType::kF32);
+  const Shape& stored = shape(name);
+  MMGEN_CHECK(stored == Shape{length}, file_->path().string(), ": tensor '", full_name(name),
+              "' has shape ", shape_str(stored), ", expected ", shape_str({length}), " (", network_,
+              ")");
+  // Converted on the host (where the file lives), then moved once.
+  const Tensor t = file_->tensor(full_name(name));
+  return (t.dtype() == DType::kF32 ? t : t.to(DType::kF32)).to(device_);
 }
 
 int64_t WeightReader::count_indexed(const std::string& stem) const {

@@ -20,23 +20,27 @@ namespace mmgen::diffusion {
 
 // Reads the tensors of one network inside a checkpoint: names are relative to a
 // prefix ("first_stage_model." in a full SD checkpoint, "" in a standalone file).
-// Every error names the checkpoint file and the full tensor name.
+// Every error names the checkpoint file and the full tensor name. Tensors come
+// back on the reader's device: on the CPU they stay views into the file; on CUDA
+// each is copied there once, in its file dtype.
 class WeightReader {
  public:
   // `network` names the network in messages ("VAE", "UNet").
-  WeightReader(std::shared_ptr<const ModelFile> file, std::string prefix, std::string network);
+  WeightReader(std::shared_ptr<const ModelFile> file, std::string prefix, std::string network,
+               Device device = Device::cpu());
 
   const ModelFile& file() const { return *file_; }
   const std::shared_ptr<const ModelFile>& shared_file() const { return file_; }
   const std::string& prefix() const { return prefix_; }
   std::string full_name(const std::string& name) const { return prefix_ + name; }
+  Device device() const { return device_; }
 
   bool contains(const std::string& name) const;
   // The stored shape; throws naming the file and tensor when absent.
   const Shape& shape(const std::string& name) const;
-  // The tensor (a view in its file dtype), checked against the expected shape.
+  // The tensor in its file dtype on the reader's device, checked against the expected shape.
   Tensor get(const std::string& name, const Shape& expected) const;
-  // A 1-D parameter of `length` elements as f32.
+  // A 1-D parameter of `length` elements as f32 on the reader's device.
   Tensor vec(const std::string& name, int64_t length) const;
   // How many consecutive indices i have tensors named "<stem><i>.*" (0 when none).
   // Throws when the indices have a gap (a damaged or foreign checkpoint).
@@ -46,6 +50,7 @@ class WeightReader {
   std::shared_ptr<const ModelFile> file_;
   std::string prefix_;
   std::string network_;
+  Device device_;
 };
 
 struct GroupNorm {

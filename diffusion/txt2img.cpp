@@ -28,10 +28,11 @@ fs::path executable_dir() {
 Tensor guided_eps(const UNet& unet, const Tensor& x_in, float t, const SamplingSetup& setup) {
   if (setup.on_model_call) setup.on_model_call(t);
   const int64_t n = x_in.dim(0);
+  const Device device = x_in.device();
   if (setup.cfg_scale == 1.0f) {
-    return unet.predict_eps(x_in, Tensor::full({n}, t), setup.cond);
+    return unet.predict_eps(x_in, Tensor::full({n}, t, device), setup.cond);
   }
-  const Tensor eps = unet.predict_eps(k::concat({x_in, x_in}, 0), Tensor::full({2 * n}, t),
+  const Tensor eps = unet.predict_eps(k::concat({x_in, x_in}, 0), Tensor::full({2 * n}, t, device),
                                       k::concat({setup.uncond, setup.cond}, 0));
   const std::vector<Tensor> halves = k::split(eps, {n, n}, 0);
   return k::add(halves[0], k::scale(k::sub(halves[1], halves[0]), setup.cfg_scale));
@@ -77,14 +78,16 @@ fs::path find_clip_vocab() {
 }
 
 std::unique_ptr<StableDiffusion> StableDiffusion::load(const fs::path& path,
-                                                       const StableDiffusionOptions& options) {
+                                                       const StableDiffusionOptions& options,
+                                                       Device device) {
   auto sd = std::unique_ptr<StableDiffusion>(new StableDiffusion());
   sd->file_ = std::shared_ptr<ModelFile>(ModelFile::open(path));
+  sd->device_ = device;
   sd->tokenizer_ =
       text::ClipTokenizer::load(options.vocab.empty() ? find_clip_vocab() : options.vocab);
-  sd->clip_ = std::make_unique<text::ClipTextModel>(*sd->file_, options.clip);
-  sd->unet_ = UNet::load(*sd->file_, options.unet);
-  sd->vae_ = std::make_unique<Vae>(Vae::load(std::shared_ptr<const ModelFile>(sd->file_)));
+  sd->clip_ = std::make_unique<text::ClipTextModel>(*sd->file_, options.clip, device);
+  sd->unet_ = UNet::load(*sd->file_, options.unet, device);
+  sd->vae_ = std::make_unique<Vae>(Vae::load(std::shared_ptr<const ModelFile>(sd->file_), device));
   MMGEN_CHECK(sd->vae_->config().has_decoder, path.string(), ": the checkpoint has no VAE decoder");
   MMGEN_CHECK(sd->vae_->config().embed_dim == sd->unet_->config().in_channels, path.string(),
               ": the VAE latent has ", sd->vae_->config().embed_dim, " channels, the UNet takes ",
@@ -159,9 +162,10 @@ namespace {
 Tensor encode_chunk(const StableDiffusion& sd, const text::PromptChunk& chunk, int clip_skip) {
   const Tensor ids = Tensor::from_vector(std::vector<int64_t>(chunk.ids.begin(), chunk.ids.end()),
                                          {1, static_cast<int64_t>(chunk.ids.size())});
-  const Tensor z = sd.clip().encode(ids, clip_skip);
+  const Tensor z = sd.clip().encode(ids.to(sd.device()), clip_skip);
   if (chunk.all_weights_one()) return z;
-  std::vector<float> values = z.to_f32_vector();
+  // The reweighting needs whole-tensor sums: one small context, done on the host.
+  std::vector<float> values = z.cpu().to_f32_vector();
   const auto width = static_cast<size_t>(z.dim(2));
   double original = 0, weighted = 0;
   for (size_t i = 0; i < values.size(); ++i) {
@@ -227,10 +231,12 @@ GenerationResult generate(const StableDiffusion& sd, const Tensor& init_latent,
   const int64_t channels = sd.unet().config().in_channels;
   const int64_t h = p.height / sd.vae_factor(), w = p.width / sd.vae_factor();
   GenerationResult result;
+  // Noise is drawn on the host and moved: the Philox streams are the same on every
+  // device, so an image depends only on its seed.
   std::vector<Tensor> noise;
   for (int i = 0; i < p.batch; ++i) {
     result.seeds.push_back(p.seed + static_cast<uint64_t>(i));
-    noise.push_back(k::random_normal({1, channels, h, w}, result.seeds.back(), 0));
+    noise.push_back(k::random_normal({1, channels, h, w}, result.seeds.back(), 0).to(sd.device()));
   }
 
   SamplingSetup setup;
@@ -303,7 +309,7 @@ GenerationResult img2img(const StableDiffusion& sd, const Tensor& init,
   MMGEN_CHECK(sd.vae().config().has_encoder, sd.file().path().string(),
               ": the checkpoint has no VAE encoder, which img2img needs");
   check_generation_params(sd, params);
-  const Tensor pixels = k::add_scalar(k::scale(init, 2.0f), -1.0f);
+  const Tensor pixels = k::add_scalar(k::scale(init.to(sd.device()), 2.0f), -1.0f);
   const Tensor latent = k::scale(sd.vae().encode(pixels).mean, kLatentScale);
   return generate(sd, latent, params, progress);
 }

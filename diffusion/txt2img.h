@@ -41,11 +41,15 @@ struct StableDiffusionOptions {
 class StableDiffusion {
  public:
   // Opens the checkpoint (safetensors or .ckpt) once; every part reads its
-  // weights from it. Throws Error naming the file for a missing part.
+  // weights from it and places them on `device` once, here. Text encoding, the
+  // sampler loop and the VAE then run there. Throws Error naming the file for a
+  // missing part.
   static std::unique_ptr<StableDiffusion> load(const std::filesystem::path& path,
-                                               const StableDiffusionOptions& options = {});
+                                               const StableDiffusionOptions& options = {},
+                                               Device device = Device::cpu());
 
   const ModelFile& file() const { return *file_; }
+  Device device() const { return device_; }
   const text::ClipTokenizer& tokenizer() const { return *tokenizer_; }
   const text::ClipTextModel& clip() const { return *clip_; }
   const UNet& unet() const { return *unet_; }
@@ -58,6 +62,7 @@ class StableDiffusion {
 
  private:
   std::shared_ptr<ModelFile> file_;
+  Device device_;
   std::unique_ptr<text::ClipTokenizer> tokenizer_;
   std::unique_ptr<text::ClipTextModel> clip_;
   std::unique_ptr<UNet> unet_;
@@ -85,7 +90,8 @@ struct SamplingSetup {
 
 // Runs the sampler with classifier-free guidance (eps_u + cfg * (eps_c - eps_u),
 // the batch ordered [uncond, cond] as ldm does) and returns the final latent
-// (diffusion scale).
+// (diffusion scale). The tensors of `setup` live on the UNet's device, and so does
+// the result; ancestral noise may come from the host (it is moved).
 Tensor sample_latent(const UNet& unet, const NoiseSchedule& schedule, const SamplingSetup& setup);
 
 // The UNet context of a prompt repeated for `batch` rows: emphasis parsed, chunks of 75
@@ -107,6 +113,7 @@ struct GenerationParams {
   float strength = 0.75f;  // img2img only: the fraction of the schedule re-run
 };
 
+// Images and latents live on the model's device: call .cpu() before reading them.
 struct GenerationResult {
   Tensor images;                // [N, 3, H, W] f32 in [0, 1]
   Tensor latents;               // [N, C, H / 8, W / 8], diffusion scale
@@ -121,7 +128,8 @@ void check_generation_params(const StableDiffusion& sd, const GenerationParams& 
 // Progress: the stage "sampling" with one step per sampler step; returning false cancels.
 GenerationResult txt2img(const StableDiffusion& sd, const GenerationParams& params,
                          const ProgressCallback& progress = {});
-// init: [1, 3, H, W] f32 in [0, 1] of params.width x params.height. The image is
+// init: [1, 3, H, W] f32 in [0, 1] of params.width x params.height, on any device
+// (it is moved to the model's). The image is
 // encoded (the latent distribution's mean), noised to the step where
 // `strength` of the schedule remains, and sampled from there.
 GenerationResult img2img(const StableDiffusion& sd, const Tensor& init,

@@ -73,10 +73,11 @@ GoldenOutputs txt2img_case(const GoldenContext& context) {
               weights.size());
   const std::filesystem::path path = context.weights_path(weights.begin().key());
   const ModelFile& file = context.open(path);
+  const Device device = context.device();
   const text::ClipTextModel clip(
-      file, text::clip_text_options_from_json(config_section(context, "clip_text")));
-  const auto unet = UNet::load(file, unet_options(context));
-  const Vae vae = Vae::load(path);
+      file, text::clip_text_options_from_json(config_section(context, "clip_text")), device);
+  const auto unet = UNet::load(file, unet_options(context), device);
+  const Vae vae = Vae::load(path, device);
   const NoiseSchedule schedule = NoiseSchedule::from_checkpoint(file);
 
   SamplingSetup setup;
@@ -85,7 +86,7 @@ GoldenOutputs txt2img_case(const GoldenContext& context) {
   setup.cfg_scale = static_cast<float>(context.number("cfg_scale"));
   setup.cond = clip.encode(context.tensor("prompt_ids"));
   setup.uncond = clip.encode(context.tensor("negative_ids"));
-  setup.noise = context.tensor("noise").to(DType::kF32);
+  setup.noise = context.tensor("noise").to(DType::kF32).to(device);
   std::vector<float> model_t;
   std::vector<Tensor> step_x, step_denoised;
   setup.on_model_call = [&](float t) { model_t.push_back(t); };

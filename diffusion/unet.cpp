@@ -21,21 +21,24 @@ std::string block(const char* stem, int64_t index) {
 
 // ---- loading ---------------------------------------------------------------------------
 
-std::unique_ptr<UNet> UNet::load(const std::filesystem::path& path, const UNetOptions& options) {
+std::unique_ptr<UNet> UNet::load(const std::filesystem::path& path, const UNetOptions& options,
+                                 Device device) {
   std::shared_ptr<const ModelFile> file(ModelFile::open(path));
   std::unique_ptr<UNet> unet(new UNet());
   unet->config_ = infer_unet_config(*file, options);
   unet->file_ = file;
-  unet->load_weights(WeightReader(file, unet->config_.prefix, "UNet"));
+  unet->device_ = device;
+  unet->load_weights(WeightReader(file, unet->config_.prefix, "UNet", device));
   return unet;
 }
 
-std::unique_ptr<UNet> UNet::load(const ModelFile& file, const UNetOptions& options) {
+std::unique_ptr<UNet> UNet::load(const ModelFile& file, const UNetOptions& options, Device device) {
   std::shared_ptr<const ModelFile> borrowed(&file, [](const ModelFile*) {});
   std::unique_ptr<UNet> unet(new UNet());
   unet->config_ = infer_unet_config(file, options);
   unet->file_ = borrowed;
-  unet->load_weights(WeightReader(borrowed, unet->config_.prefix, "UNet"));
+  unet->device_ = device;
+  unet->load_weights(WeightReader(borrowed, unet->config_.prefix, "UNet", device));
   return unet;
 }
 
@@ -160,11 +163,15 @@ void UNet::check_inputs(const Tensor& x, const Tensor& timesteps, const Tensor& 
   MMGEN_CHECK(context.dim(2) == c.context_dim, "UNet: context ", context.str(), " has width ",
               context.dim(2), ", the UNet of ", file_->path().string(), " takes context_dim ",
               c.context_dim);
+  MMGEN_CHECK(x.device() == device_ && context.device() == device_, "UNet: x ", x.str(),
+              " and context ", context.str(), " must be on the UNet's device ", device_.str());
 }
 
 Tensor UNet::predict_eps(const Tensor& x, const Tensor& timesteps, const Tensor& context) const {
   check_inputs(x, timesteps, context);
-  const Tensor t = timesteps.dtype() == DType::kF32 ? timesteps : timesteps.to(DType::kF32);
+  // A few values: converted on the host, then moved to the UNet's device.
+  const Tensor t = timesteps.dtype() == DType::kF32 ? timesteps.to(device_)
+                                                    : timesteps.cpu().to(DType::kF32).to(device_);
   // ldm timestep_embedding: [cos, sin], freq_i = 10000^(-i / half).
   const Tensor sinusoid = ops::timestep_embedding(t, config_.model_channels, 10000.0f, true);
   const Tensor emb =

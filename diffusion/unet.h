@@ -18,17 +18,21 @@ namespace mmgen::diffusion {
 
 class UNet {
  public:
-  // Opens the checkpoint through ModelFile::open (safetensors or .ckpt).
+  // Opens the checkpoint through ModelFile::open (safetensors or .ckpt). Every
+  // weight is placed on `device` once, here.
   static std::unique_ptr<UNet> load(const std::filesystem::path& path,
-                                    const UNetOptions& options = {});
-  // Borrows the file: it must outlive the UNet (the weights are views into it).
-  static std::unique_ptr<UNet> load(const ModelFile& file, const UNetOptions& options = {});
+                                    const UNetOptions& options = {}, Device device = Device::cpu());
+  // Borrows the file: it must outlive the UNet (on the CPU the weights are views into it).
+  static std::unique_ptr<UNet> load(const ModelFile& file, const UNetOptions& options = {},
+                                    Device device = Device::cpu());
 
   const UNetConfig& config() const { return config_; }
+  Device device() const { return device_; }
 
   // x: [N, in_channels, h, w] f32 with h, w multiples of 2^(levels - 1);
   // timesteps: [N] (DDPM timesteps 0..999, may be fractional); context:
-  // [N, L, context_dim] f32. Returns the predicted noise eps [N, out_channels, h, w].
+  // [N, L, context_dim] f32. x and context live on the UNet's device (timesteps
+  // are moved there). Returns the predicted noise eps [N, out_channels, h, w] there.
   Tensor predict_eps(const Tensor& x, const Tensor& timesteps, const Tensor& context) const;
 
  private:
@@ -55,6 +59,7 @@ class UNet {
 
   std::shared_ptr<const ModelFile> file_;  // owned (load(path)) or a non-owning handle
   UNetConfig config_;
+  Device device_;
   Tensor time_embed_0_weight_, time_embed_0_bias_, time_embed_2_weight_, time_embed_2_bias_;
   std::vector<Block> input_blocks_;
   Block middle_block_;  // resnet, transformer, then middle_resnet_2_

@@ -37,10 +37,12 @@ GoldenOutputs unet_eps(const GoldenContext& context) {
               ": the unet_eps kind needs exactly one entry in \"weights\" (the checkpoint), found ",
               weights.size());
   const ModelFile& file = context.open(context.weights_path(weights.begin().key()));
-  const auto unet = UNet::load(file, manifest_options(context));
+  const Device device = context.device();
+  const auto unet = UNet::load(file, manifest_options(context), device);
   GoldenOutputs out;
-  out.values["eps"] = unet->predict_eps(context.tensor("x"), context.tensor("timesteps"),
-                                        context.tensor("context"));
+  out.values["eps"] =
+      unet->predict_eps(context.tensor("x").to(device), context.tensor("timesteps").to(device),
+                        context.tensor("context").to(device));
   return out;
 }
 

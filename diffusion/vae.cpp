@@ -221,16 +221,17 @@ VaeConfig infer_vae_config(const ModelFile& file) {
 
 // ---- loading -------------------------------------------------------------------------
 
-Vae Vae::load(const std::filesystem::path& path) {
-  return load(std::shared_ptr<const ModelFile>(ModelFile::open(path)));
+Vae Vae::load(const std::filesystem::path& path, Device device) {
+  return load(std::shared_ptr<const ModelFile>(ModelFile::open(path)), device);
 }
 
-Vae Vae::load(std::shared_ptr<const ModelFile> file) {
+Vae Vae::load(std::shared_ptr<const ModelFile> file, Device device) {
   MMGEN_CHECK(file != nullptr, "Vae::load: no model file");
   Vae vae;
   vae.config_ = infer_vae_config(*file);
   vae.file_ = file;
-  const WeightReader reader(file, vae.config_.prefix, "VAE");
+  vae.device_ = device;
+  const WeightReader reader(file, vae.config_.prefix, "VAE", device);
   const VaeConfig& c = vae.config_;
   if (c.has_quant_conv) {
     if (c.has_encoder)
@@ -343,6 +344,8 @@ void Vae::check_latent(const Tensor& z, const char* what) const {
               " channels, the VAE of ", file_->path().string(), " takes ", config_.embed_dim);
   MMGEN_CHECK(z.dim(0) >= 1 && z.dim(2) >= 1 && z.dim(3) >= 1, "VAE ", what, ": latent ", z.str(),
               " is empty");
+  MMGEN_CHECK(z.device() == device_, "VAE ", what, ": latent ", z.str(),
+              " must be on the VAE's device ", device_.str());
 }
 
 Tensor Vae::decode(const Tensor& z) const {
@@ -374,6 +377,8 @@ VaeMoments Vae::encode(const Tensor& image) const {
               " needs a height and width that are positive "
               "multiples of ",
               f);
+  MMGEN_CHECK(image.device() == device_, "VAE encode: image ", image.str(),
+              " must be on the VAE's device ", device_.str());
   const Tensor h = run_encoder(image);
   VaeMoments out;
   out.moments = quant_conv_.defined() ? quant_conv_.forward(h) : h;

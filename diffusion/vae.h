@@ -55,11 +55,13 @@ struct VaeMoments {
 
 class Vae {
  public:
-  // Opens the checkpoint through ModelFile::open (safetensors or .ckpt).
-  static Vae load(const std::filesystem::path& path);
-  static Vae load(std::shared_ptr<const ModelFile> file);
+  // Opens the checkpoint through ModelFile::open (safetensors or .ckpt). Every
+  // weight is placed on `device` once, here; inputs must live there too.
+  static Vae load(const std::filesystem::path& path, Device device = Device::cpu());
+  static Vae load(std::shared_ptr<const ModelFile> file, Device device = Device::cpu());
 
   const VaeConfig& config() const { return config_; }
+  Device device() const { return device_; }
 
   // Raw latent z [N, embed_dim, h, w] (NOT divided by the scale factor: callers
   // holding a diffusion latent pass latent / 0.18215) -> image [N, out_channels,
@@ -112,6 +114,7 @@ class Vae {
 
   std::shared_ptr<const ModelFile> file_;
   VaeConfig config_;
+  Device device_;
   Encoder encoder_;
   Decoder decoder_;
   Conv2d quant_conv_, post_quant_conv_;  // undefined when the checkpoint has none

@@ -19,19 +19,19 @@ Vae load_manifest_vae(const GoldenContext& context) {
   MMGEN_CHECK(weights.size() == 1, context.manifest().path.string(),
               ": the VAE kinds need exactly one entry in \"weights\" (the checkpoint), found ",
               weights.size());
-  return Vae::load(context.weights_path(weights.begin().key()));
+  return Vae::load(context.weights_path(weights.begin().key()), context.device());
 }
 
 GoldenOutputs vae_decode(const GoldenContext& context) {
   const Vae vae = load_manifest_vae(context);
   GoldenOutputs out;
-  out.values["image"] = vae.decode(context.tensor("z"));
+  out.values["image"] = vae.decode(context.tensor("z").to(context.device()));
   return out;
 }
 
 GoldenOutputs vae_encode(const GoldenContext& context) {
   const Vae vae = load_manifest_vae(context);
-  const VaeMoments moments = vae.encode(context.tensor("image"));
+  const VaeMoments moments = vae.encode(context.tensor("image").to(context.device()));
   GoldenOutputs out;
   out.values["moments"] = moments.moments;
   out.values["mean"] = moments.mean;

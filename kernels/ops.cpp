@@ -414,15 +414,17 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Attent
     mask = expand_copy(mask, {mask.dim(0), mask.dim(1), len_q, len_k});
   }
   const Tensor qi = dense(q);
-  if (!q.device().is_cuda()) {
+  if (q.device().is_cuda()) {
+    // The CUDA backend reads strided K / V itself where cuBLAS can (see attention.cu).
+    MMGEN_DISPATCH(q.device(), attention(qi, k, v, mask, params.causal, scale));
+  }
+  {
     // The CPU kernel reads K and V through their strides when rows are dense: the
     // KV cache's token-major views then need no copy of every cached position.
     const Tensor ki = k.stride(3) == 1 || k.dim(3) == 1 ? k : contiguous(k);
     const Tensor vi = v.stride(3) == 1 || v.dim(3) == 1 ? v : contiguous(v);
     return cpu::attention(qi, ki, vi, mask, params.causal, scale);
   }
-  const Tensor ki = dense(k), vi = dense(v);
-  MMGEN_DISPATCH(q.device(), attention(qi, ki, vi, mask, params.causal, scale));
 }
 
 // ---- activations -------------------------------------------------------------------

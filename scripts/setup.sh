@@ -7,9 +7,13 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git
   libeigen3-dev nlohmann-json3-dev libcli11-dev zlib1g-dev libpcre2-dev libpng-dev
-  libespeak-ng-dev espeak-ng-data
+  libespeak-ng-dev espeak-ng-data libsamplerate0-dev
+  libjpeg62-turbo-dev
   catch2
 )
+# npm fetches the face models (scripts/fetch_face_models.sh); a Node.js install that
+# brings its own npm needs no Debian package.
+command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -24,3 +28,5 @@ if ((${#missing[@]})); then
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+"$(dirname "${BASH_SOURCE[0]}")/fetch_face_models.sh"

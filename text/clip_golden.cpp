@@ -51,14 +51,15 @@ GoldenOutputs clip_text(const GoldenContext& context) {
       ": the clip_text kind needs exactly one entry in \"weights\" (the checkpoint), found ",
       weights.size());
   const ModelFile& file = context.open(context.weights_path(weights.begin().key()));
-  const ClipTextModel model(file,
-                            clip_text_options_from_json(config_section(context, "clip_text")));
-  const ClipTextOutput result = model.forward(context.tensor("input_ids"));
+  const ClipTextModel model(file, clip_text_options_from_json(config_section(context, "clip_text")),
+                            context.device());
+  const Tensor ids = context.tensor("input_ids").to(context.device());
+  const ClipTextOutput result = model.forward(ids);
   const Tensor& penultimate = result.hidden_states[result.hidden_states.size() - 2];
   GoldenOutputs out;
   out.values["last_hidden_state"] = result.last_hidden_state;
   out.values["penultimate_hidden_state"] = penultimate;
-  out.values["penultimate_final_ln"] = model.encode(context.tensor("input_ids"), 2);
+  out.values["penultimate_final_ln"] = model.encode(ids, 2);
   return out;
 }
 

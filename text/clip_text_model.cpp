@@ -15,16 +15,17 @@ std::string weight_name(const ClipTextConfig& c, const std::string& name) {
   return c.prefix + name;
 }
 
-// The tensor, checked for presence and shape (naming the file and the tensor).
-Tensor load_tensor(const ModelFile& file, const std::string& name, const Shape& shape,
-                   bool to_f32) {
+// The tensor on `device`, checked for presence and shape (naming the file and the
+// tensor); dtype conversions run on the host before the move.
+Tensor load_tensor(const ModelFile& file, const std::string& name, const Shape& shape, bool to_f32,
+                   Device device) {
   MMGEN_CHECK(file.contains(name), file.path().string(), ": CLIP text encoder tensor '", name,
               "' is missing");
   const TensorInfo& info = file.info(name);
   MMGEN_CHECK(info.shape == shape, file.path().string(), ": CLIP text encoder tensor '", name,
               "' has shape ", shape_str(info.shape), ", expected ", shape_str(shape));
   Tensor t = file.tensor(name);
-  return to_f32 && t.dtype() != DType::kF32 ? t.to(DType::kF32) : t;
+  return (to_f32 && t.dtype() != DType::kF32 ? t.to(DType::kF32) : t).to(device);
 }
 
 const TensorInfo& require(const ModelFile& file, const std::string& name) {
@@ -96,12 +97,12 @@ ClipTextConfig infer_clip_text_config(const ModelFile& file, const ClipTextOptio
   return c;
 }
 
-ClipTextModel::ClipTextModel(const ModelFile& file, const ClipTextOptions& options)
-    : config_(infer_clip_text_config(file, options)) {
+ClipTextModel::ClipTextModel(const ModelFile& file, const ClipTextOptions& options, Device device)
+    : config_(infer_clip_text_config(file, options)), device_(device) {
   const ClipTextConfig& c = config_;
   const int64_t d = c.hidden_size, f = c.intermediate_size;
   auto get = [&](const std::string& name, const Shape& shape, bool to_f32) {
-    return load_tensor(file, weight_name(c, name), shape, to_f32);
+    return load_tensor(file, weight_name(c, name), shape, to_f32, device_);
   };
   token_embedding_ = get("embeddings.token_embedding.weight", {c.vocab_size, d}, false);
   position_embedding_ = get("embeddings.position_embedding.weight", {c.max_positions, d}, true);
@@ -131,9 +132,9 @@ ClipTextModel::ClipTextModel(const ModelFile& file, const ClipTextOptions& optio
 }
 
 std::unique_ptr<ClipTextModel> ClipTextModel::load(const std::filesystem::path& path,
-                                                   const ClipTextOptions& options) {
+                                                   const ClipTextOptions& options, Device device) {
   auto file = ModelFile::open(path);
-  auto model = std::make_unique<ClipTextModel>(*file, options);
+  auto model = std::make_unique<ClipTextModel>(*file, options, device);
   model->owned_file_ = std::move(file);
   return model;
 }
@@ -146,7 +147,7 @@ Tensor ClipTextModel::embed(const Tensor& ids) const {
               " tokens per row, the model takes 1 to ", config_.max_positions);
   // Positions are 0..length-1, as the checkpoint's position_ids buffer holds.
   const Tensor positions = position_embedding_.narrow(0, 0, length);
-  return kernels::add(kernels::embedding(token_embedding_, ids), positions);
+  return kernels::add(kernels::embedding(token_embedding_, ids.to(device_)), positions);
 }
 
 Tensor ClipTextModel::run_layer(const Layer& l, const Tensor& x) const {

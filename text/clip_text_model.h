@@ -53,15 +53,20 @@ struct ClipTextOutput {
 
 class ClipTextModel {
  public:
-  // Reads every weight; the tensors stay views into the file's mapping.
-  // Throws Error naming the file and the tensor for missing or mis-shaped weights.
-  ClipTextModel(const ModelFile& file, const ClipTextOptions& options = {});
+  // Reads every weight and places it on `device` once (on the CPU the tensors
+  // stay views into the file's mapping). Throws Error naming the file and the
+  // tensor for missing or mis-shaped weights.
+  ClipTextModel(const ModelFile& file, const ClipTextOptions& options = {},
+                Device device = Device::cpu());
   static std::unique_ptr<ClipTextModel> load(const std::filesystem::path& path,
-                                             const ClipTextOptions& options = {});
+                                             const ClipTextOptions& options = {},
+                                             Device device = Device::cpu());
 
   const ClipTextConfig& config() const { return config_; }
+  Device device() const { return device_; }
 
-  // ids: [batch, length] (i32 or i64), length <= max_positions. Every layer runs.
+  // ids: [batch, length] (i32 or i64, on any device: they are moved to the model's),
+  // length <= max_positions. Every layer runs; the outputs live on the model's device.
   ClipTextOutput forward(const Tensor& ids) const;
 
   // The context for the UNet with "clip skip": 1 is last_hidden_state, k > 1 is
@@ -80,6 +85,7 @@ class ClipTextModel {
   Tensor final_norm(const Tensor& x) const;
 
   ClipTextConfig config_;
+  Device device_;
   std::unique_ptr<ModelFile> owned_file_;  // when loaded from a path
   Tensor token_embedding_, position_embedding_;
   std::vector<Layer> layers_;

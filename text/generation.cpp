@@ -78,12 +78,12 @@ bool is_gguf_file(const std::filesystem::path& path) {
 
 }  // namespace
 
-TextModel load_text_model(const std::filesystem::path& path) {
+TextModel load_text_model(const std::filesystem::path& path, Device device) {
   namespace fs = std::filesystem;
   MMGEN_CHECK(fs::exists(path), path.string(), ": no such file or folder");
   TextModel out;
   if (fs::is_regular_file(path) && is_gguf_file(path)) {
-    out.model = load_llm(path);
+    out.model = load_llm(path, device);
     out.tokenizer = load_tokenizer(path);
     return out;
   }
@@ -92,7 +92,7 @@ TextModel load_text_model(const std::filesystem::path& path) {
   MMGEN_CHECK(fs::exists(folder / "tokenizer.json"), folder.string(),
               ": the folder has no tokenizer (tokenizer.json is missing); use the model's "
               "GGUF file, or add its tokenizer.json to the folder");
-  out.model = load_llm(path);
+  out.model = load_llm(path, device);
   out.tokenizer = load_tokenizer(folder);
   return out;
 }
@@ -114,10 +114,11 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-// The last row of logits [n, vocab] as floats.
+// The last row of logits [n, vocab] as floats on the host. Reading it waits for the
+// device to finish the forward pass, so the timings below measure the device's work.
 std::vector<float> last_row(const Tensor& logits) {
   const Tensor row = logits.narrow(0, logits.dim(0) - 1, 1);
-  return row.to_f32_vector();
+  return row.cpu().to_f32_vector();
 }
 
 }  // namespace
@@ -151,13 +152,13 @@ GenerationResult Generator::generate(const std::vector<int32_t>& prompt, KvCache
 
   sampler.accept(prompt);
   const auto prefill_start = Clock::now();
-  Tensor logits = model_.forward(prompt, cache);
+  std::vector<float> row = last_row(model_.forward(prompt, cache));
   result.stats.prompt_tokens = static_cast<int64_t>(prompt.size());
   result.stats.prefill_seconds = seconds_since(prefill_start);
 
   const auto decode_start = Clock::now();
   for (;;) {
-    const int32_t id = sampler.sample(last_row(logits));
+    const int32_t id = sampler.sample(row);
     if (is_stop(id)) {
       result.reason = StopReason::kEndOfSequence;
       break;
@@ -182,7 +183,7 @@ GenerationResult Generator::generate(const std::vector<int32_t>& prompt, KvCache
       result.reason = StopReason::kContextFull;
       break;
     }
-    logits = model_.forward({id}, cache);
+    row = last_row(model_.forward({id}, cache));
     ++result.stats.decode_tokens;
   }
   result.stats.decode_seconds = result.stats.decode_tokens > 0 ? seconds_since(decode_start) : 0;

@@ -77,12 +77,13 @@ class Generator {
 
 // A language model with its tokenizer, from a GGUF file (the tokenizer from its
 // metadata) or a Hugging Face folder (its tokenizer.json). A missing path, or a
-// folder without tokenizer.json, is an Error that says so.
+// folder without tokenizer.json, is an Error that says so. The model computes on
+// `device` (see load_llm).
 struct TextModel {
   std::unique_ptr<LanguageModel> model;
   std::unique_ptr<Tokenizer> tokenizer;
 };
-TextModel load_text_model(const std::filesystem::path& path);
+TextModel load_text_model(const std::filesystem::path& path, Device device = Device::cpu());
 
 // Releases streamed text while holding back what might begin a stop string.
 class StopStringFilter {

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/error.h"
+#include "kernels/ops.h"
 
 namespace mmgen::text {
 
@@ -52,17 +53,22 @@ void KvCache::write(int64_t layer, const Tensor& keys, const Tensor& values) {
                   keys.dtype() == DType::kF32 && values.dtype() == DType::kF32,
               "kv cache: keys ", keys.str(), " and values ", values.str(), " must be f32 ",
               shape_str(expected));
+  MMGEN_CHECK(keys.device() == device_ && values.device() == device_, "kv cache: keys on ",
+              keys.device().str(), " and values on ", values.device().str(),
+              " must be on the cache's device ", device_.str());
   const int64_t count = keys.dim(0);
   check_room(count);
   reserve(length_ + count);
   const size_t row_bytes = static_cast<size_t>(kv_heads_ * head_dim_) * sizeof(float);
   const size_t offset = static_cast<size_t>(length_) * row_bytes;
-  const Tensor k = keys.contiguous(), v = values.contiguous();
+  // A strided input is gathered on its own device (kernels::contiguous, not a host trip).
+  const auto dense = [](const Tensor& t) { return t.is_contiguous() ? t : kernels::contiguous(t); };
+  const Tensor k = dense(keys), v = dense(values);
   Tensor& key_store = keys_[static_cast<size_t>(layer)];
   Tensor& value_store = values_[static_cast<size_t>(layer)];
-  copy_bytes(static_cast<std::byte*>(key_store.data()) + offset, device_, k.data(), k.device(),
+  copy_bytes(static_cast<std::byte*>(key_store.data()) + offset, device_, k.data(), device_,
              static_cast<size_t>(count) * row_bytes);
-  copy_bytes(static_cast<std::byte*>(value_store.data()) + offset, device_, v.data(), v.device(),
+  copy_bytes(static_cast<std::byte*>(value_store.data()) + offset, device_, v.data(), device_,
              static_cast<size_t>(count) * row_bytes);
 }
 

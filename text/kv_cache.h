@@ -25,6 +25,7 @@ class KvCache {
   int64_t length() const { return length_; }  // positions stored (the next position)
   int64_t limit() const { return limit_; }    // the context limit
   int64_t layers() const { return static_cast<int64_t>(keys_.size()); }
+  Device device() const { return device_; }  // where keys and values live
   // Forgets every position (the memory is kept).
   void clear() { length_ = 0; }
 
@@ -32,7 +33,8 @@ class KvCache {
   void check_room(int64_t count) const;
 
   // Writes the keys and values [count, kv_heads, head_dim] of positions
-  // length()..length()+count-1 for one layer. All layers write the same count;
+  // length()..length()+count-1 for one layer, from tensors on the cache's device
+  // (any layout; an Error otherwise). All layers write the same count;
   // commit() then advances length().
   void write(int64_t layer, const Tensor& keys, const Tensor& values);
   void commit(int64_t count);

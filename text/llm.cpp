@@ -9,7 +9,10 @@
 
 namespace mmgen::text {
 
-LanguageModel::LanguageModel(LoadedLlm loaded) : loaded_(std::move(loaded)) {
+LanguageModel::LanguageModel(LoadedLlm loaded, Device device)
+    : loaded_(std::move(loaded)), device_(device) {
+  require_device(device_, "language model device");
+  move_llm_weights(loaded_.weights, device_);
   const LlmConfig& c = loaded_.config;
   if (c.arch != LlmArch::kGpt2) {
     std::vector<float> inv_freq = rope_inv_freq(c);
@@ -18,7 +21,7 @@ LanguageModel::LanguageModel(LoadedLlm loaded) : loaded_(std::move(loaded)) {
       const std::vector<float> factors = loaded_.weights.rope_freq_factors.to_f32_vector();
       for (size_t i = 0; i < inv_freq.size(); ++i) inv_freq[i] /= factors[i];
     }
-    inv_freq_ = Tensor::from_vector(inv_freq, {static_cast<int64_t>(inv_freq.size())});
+    inv_freq_ = Tensor::from_vector(inv_freq, {static_cast<int64_t>(inv_freq.size())}).to(device_);
   }
 }
 
@@ -27,7 +30,7 @@ KvCache LanguageModel::make_cache(int64_t n_ctx) const {
   MMGEN_CHECK(n_ctx >= 0 && n_ctx <= c.max_positions, source().string(), ": n_ctx ", n_ctx,
               " is outside [1, ", c.max_positions, "] (the model's context limit; 0 selects it)");
   return KvCache(c.num_layers, c.num_kv_heads, c.head_dim, n_ctx == 0 ? c.max_positions : n_ctx,
-                 weights().token_embd.device());
+                 device_);
 }
 
 Tensor LanguageModel::forward(const std::vector<int32_t>& tokens, KvCache& cache) const {
@@ -38,6 +41,9 @@ Tensor LanguageModel::forward(const std::vector<int32_t>& tokens, KvCache& cache
   MMGEN_CHECK(cache.layers() == c.num_layers, source().string(), ": the kv cache has ",
               cache.layers(), " layers but the model has ", c.num_layers,
               " (create it with make_cache())");
+  MMGEN_CHECK(cache.device() == device_, source().string(), ": the kv cache is on ",
+              cache.device().str(), " but the model computes on ", device_.str(),
+              " (create it with make_cache())");
   for (int64_t i = 0; i < n; ++i) {
     const int32_t id = tokens[static_cast<size_t>(i)];
     MMGEN_CHECK(id >= 0 && id < c.vocab_size, source().string(), ": token id ", id, " at index ", i,
@@ -45,11 +51,11 @@ Tensor LanguageModel::forward(const std::vector<int32_t>& tokens, KvCache& cache
   }
   cache.check_room(n);
 
-  const Device device = w.token_embd.device();
+  // Ids and positions are made on the host and cross to the device as two small tensors.
   std::vector<int64_t> position_values(static_cast<size_t>(n));
   std::iota(position_values.begin(), position_values.end(), cache.length());
-  const Tensor positions = Tensor::from_vector(position_values, {n}).to(device);
-  const Tensor ids = Tensor::from_vector(tokens, {n}).to(device);
+  const Tensor positions = Tensor::from_vector(position_values, {n}).to(device_);
+  const Tensor ids = Tensor::from_vector(tokens, {n}).to(device_);
 
   Tensor x = kernels::embedding(w.token_embd, ids);  // [n, hidden]
   if (c.arch == LlmArch::kGpt2) x = kernels::add(x, kernels::embedding(w.position_embd, positions));
@@ -84,6 +90,7 @@ std::vector<int32_t> LanguageModel::generate_greedy(const std::vector<int32_t>& 
   Tensor logits = forward(prompt, cache);
   while (true) {
     const Tensor last = logits.narrow(0, logits.dim(0) - 1, 1);
+    // argmax runs where the logits are; only the chosen id crosses to the host.
     const int32_t next = static_cast<int32_t>(kernels::argmax(last).cpu().to_i64_vector()[0]);
     out.push_back(next);
     if (static_cast<int64_t>(out.size()) == n_new) break;
@@ -93,8 +100,10 @@ std::vector<int32_t> LanguageModel::generate_greedy(const std::vector<int32_t>& 
   return out;
 }
 
-std::unique_ptr<LanguageModel> load_llm(const std::filesystem::path& path) {
-  return std::make_unique<LanguageModel>(load_llm_weights(path));
+std::unique_ptr<LanguageModel> load_llm(const std::filesystem::path& path, Device device) {
+  // Checked first: a device that cannot run here is one clear error, before any file is read.
+  require_device(device, "language model device");
+  return std::make_unique<LanguageModel>(load_llm_weights(path), device);
 }
 
 }  // namespace mmgen::text

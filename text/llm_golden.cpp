@@ -25,12 +25,13 @@ std::vector<int32_t> token_ids(const GoldenContext& context) {
 
 using FormRunner = std::function<GoldenOutputs(const LanguageModel&)>;
 
-// Runs `run` on the Hugging Face and the GGUF form of the case's model.
+// Runs `run` on the Hugging Face and the GGUF form of the case's model, both loaded
+// onto the context's device (outputs may stay there: comparisons read them back).
 GoldenOutputs run_both_forms(const GoldenContext& context, const FormRunner& run) {
   const std::string model = context.string("model");
-  const auto hf = load_llm(context.weights_path(model + "_hf"));
+  const auto hf = load_llm(context.weights_path(model + "_hf"), context.device());
   const auto gguf_path = context.weights_path(model + "_gguf");
-  const auto gguf = load_llm(gguf_path);
+  const auto gguf = load_llm(gguf_path, context.device());
   GoldenOutputs hf_out = run(*hf);
   const GoldenOutputs gguf_out = run(*gguf);
 

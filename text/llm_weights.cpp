@@ -269,7 +269,35 @@ LoadedLlm load_hf_folder(const fs::path& dir) {
   return out;
 }
 
+bool same_tensor(const Tensor& a, const Tensor& b) {
+  return a.storage() == b.storage() && a.byte_offset() == b.byte_offset() &&
+         a.shape() == b.shape() && a.strides() == b.strides() && a.dtype() == b.dtype();
+}
+
 }  // namespace
+
+void move_llm_weights(LlmWeights& w, Device device) {
+  if (device.is_cpu() && w.token_embd.device().is_cpu()) return;
+  const auto move = [&](Tensor& t) {
+    if (t.defined()) t = t.to(device);
+  };
+  const bool tied = same_tensor(w.lm_head, w.token_embd);
+  move(w.token_embd);
+  move(w.position_embd);
+  move(w.output_norm);
+  move(w.output_norm_bias);
+  if (tied)
+    w.lm_head = w.token_embd;  // one copy of the (often largest) matrix
+  else
+    move(w.lm_head);
+  for (LlmLayerWeights& l : w.layers) {
+    for (Tensor* t : {&l.attn_norm, &l.attn_norm_bias, &l.q,    &l.k,        &l.v,    &l.q_bias,
+                      &l.k_bias,    &l.v_bias,         &l.qkv,  &l.qkv_bias, &l.o,    &l.o_bias,
+                      &l.ffn_norm,  &l.ffn_norm_bias,  &l.gate, &l.up,       &l.down, &l.gate_bias,
+                      &l.up_bias,   &l.down_bias})
+      move(*t);
+  }
+}
 
 LoadedLlm load_llm_weights(const fs::path& path) {
   std::error_code error;

@@ -64,6 +64,11 @@ struct LoadedLlm {
   std::vector<std::shared_ptr<const ModelFile>> files;
 };
 
+// Copies every tensor of `weights` that forward() reads onto `device`, in its dtype
+// (nothing to do for the CPU). A tied head stays one tensor shared with the token
+// embedding. rope_freq_factors stays on the host: it is read once, at construction.
+void move_llm_weights(LlmWeights& weights, Device device);
+
 // A Hugging Face folder (or a config.json / .safetensors file inside one) or a
 // .gguf file. Throws Error naming the file and tensor for anything missing or
 // misshapen, and naming the architecture when it is not supported.

@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "examples/cli/commands.h"
+#include "examples/cli/device_option.h"
 #include "examples/cli/sampling_options.h"
 #include "text/chat_template.h"
 #include "text/generation.h"
@@ -23,6 +24,7 @@ struct ChatOptions {
   int64_t max_tokens = 512;
   int64_t n_ctx = 0;
   SamplingOptions sampling;
+  std::string device = "cpu";
 };
 
 std::string trim(const std::string& s) {
@@ -34,7 +36,8 @@ std::string trim(const std::string& s) {
 int run_chat(const ChatOptions& o) {
   MMGEN_CHECK(o.max_tokens > 0, "-n must be > 0 (the most tokens of one reply), got ",
               o.max_tokens);
-  const text::TextModel tm = text::load_text_model(o.model);
+  const Device device = resolve_device(o.device);
+  const text::TextModel tm = text::load_text_model(o.model, device);
   const text::SamplingParams params = resolve_sampling(o.sampling);
   const text::Tokenizer& tokenizer = *tm.tokenizer;
   const std::optional<std::string> jinja = text::find_chat_template(o.model);
@@ -123,6 +126,7 @@ Command make_chat_command() {
         ->capture_default_str();
     self.app->add_option("--ctx", o->n_ctx, "Context size in tokens (default: the model's)");
     add_sampling_options(*self.app, o->sampling);
+    add_device_option(*self.app, o->device);
   };
   command.run = [o] { return run_chat(*o); };
   return command;

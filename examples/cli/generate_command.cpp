@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "examples/cli/commands.h"
+#include "examples/cli/device_option.h"
 #include "examples/cli/sampling_options.h"
 #include "text/generation.h"
 
@@ -19,13 +20,15 @@ struct GenerateOptions {
   std::vector<std::string> stops;
   bool ids = false;
   SamplingOptions sampling;
+  std::string device = "cpu";
 };
 
 int run_generate(const GenerateOptions& o) {
   MMGEN_CHECK(!o.prompt.empty(), "the prompt is empty; give the text to continue with -p");
   MMGEN_CHECK(o.max_tokens > 0, "-n must be > 0 (the number of tokens to generate), got ",
               o.max_tokens);
-  const text::TextModel tm = text::load_text_model(o.model);
+  const Device device = resolve_device(o.device);
+  const text::TextModel tm = text::load_text_model(o.model, device);
   const text::SamplingParams params = resolve_sampling(o.sampling);
   const std::vector<int32_t> prompt = tm.tokenizer->encode(o.prompt, /*add_special=*/true);
   MMGEN_CHECK(!prompt.empty(), "the prompt encodes to no tokens");
@@ -85,6 +88,7 @@ Command make_generate_command() {
                          "Stop when the text contains this string (not printed; repeatable)");
     self.app->add_flag("--ids", o->ids, "Print the generated token ids instead of the text");
     add_sampling_options(*self.app, o->sampling);
+    add_device_option(*self.app, o->device);
   };
   command.run = [o] { return run_generate(*o); };
   return command;

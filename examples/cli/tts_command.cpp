@@ -12,11 +12,14 @@
 #include <random>
 #include <string>
 
+#include "audio/resample.h"
 #include "audio/tts.h"
 #include "audio/wav.h"
 #include "core/error.h"
+#include "core/log.h"
 #include "core/progress.h"
 #include "examples/cli/commands.h"
+#include "examples/cli/device_option.h"
 
 namespace mmgen::cli {
 namespace {
@@ -33,6 +36,8 @@ struct TtsCliOptions {
   int64_t speaker = 0;
   std::optional<float> length_scale, noise_scale, noise_w;
   std::optional<uint64_t> seed;
+  std::optional<int> sample_rate;
+  std::string device = "cpu";
 };
 
 // Samples in (-1, 1) -> 16-bit little-endian PCM as encode_wav rounds them.
@@ -58,6 +63,9 @@ int run_tts(const TtsCliOptions& o) {
                 " does not exist");
   }
   MMGEN_CHECK(fs::exists(o.model), o.model, ": model file not found");
+  MMGEN_CHECK(!o.sample_rate || *o.sample_rate > 0, "--sample-rate must be positive, got ",
+              o.sample_rate.value_or(0), " Hz");
+  const Device device = resolve_device(o.device);
   std::string text = o.text;
   if (text.empty()) text.assign(std::istreambuf_iterator<char>(std::cin), {});
   MMGEN_CHECK(text.find_first_not_of(" \t\r\n") != std::string::npos,
@@ -70,7 +78,12 @@ int run_tts(const TtsCliOptions& o) {
   MMGEN_CHECK(fs::exists(voice_json), voice_json.string(), ": voice config not found");
   const fs::path vits_json = audio::find_vits_config(o.model, voice_json, o.vits_config);
   const auto start = std::chrono::steady_clock::now();
-  const audio::TtsVoice voice = audio::TtsVoice::load(o.model, voice_json, vits_json);
+  const audio::TtsVoice voice = audio::TtsVoice::load(o.model, voice_json, vits_json, device);
+  const int rate = o.sample_rate.value_or(voice.sample_rate());
+  // Checks the rate pair before any synthesis (libsamplerate's factor limits).
+  (void)audio::resampled_frames(0, voice.sample_rate(), rate);
+  if (rate != voice.sample_rate())
+    log_info("tts: resampling from the voice's ", voice.sample_rate(), " Hz to ", rate, " Hz");
 
   audio::TtsOptions options = voice.default_options();
   options.speaker = o.speaker;
@@ -80,22 +93,28 @@ int run_tts(const TtsCliOptions& o) {
   options.seed = o.seed ? *o.seed : std::random_device{}();
   voice.check(options);
 
-  audio::TtsSentenceCallback stream;
-  if (o.output_raw) {
-    stream = [](const audio::TtsSentence& sentence) {
-      const std::string bytes = pcm16_bytes(sentence.samples);
+  // Each sentence is resampled on its own, so that the WAV and the raw stream
+  // hold the same samples.
+  audio::WavAudio wav;
+  wav.sample_rate = rate;
+  wav.channels = 1;
+  int64_t total_samples = 0;
+  const audio::TtsSentenceCallback on_sentence = [&](const audio::TtsSentence& sentence) {
+    const std::vector<float> samples = audio::resample(sentence.samples, voice.sample_rate(), rate);
+    total_samples += static_cast<int64_t>(samples.size());
+    if (o.output_raw) {
+      const std::string bytes = pcm16_bytes(samples);
       std::fwrite(bytes.data(), 1, bytes.size(), stdout);
       std::fflush(stdout);
-    };
-  }
-  audio::WavAudio wav;
-  wav.sample_rate = voice.sample_rate();
-  wav.channels = 1;
-  wav.samples = voice.synthesize(text, options, stream);
+    } else {
+      wav.samples.insert(wav.samples.end(), samples.begin(), samples.end());
+    }
+  };
+  (void)voice.synthesize(text, options, on_sentence);
   if (!o.output_raw) audio::write_wav(o.output, wav, audio::WavEncoding::kPcm16);
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  const double audio_seconds = static_cast<double>(wav.samples.size()) / wav.sample_rate;
+  const double audio_seconds = static_cast<double>(total_samples) / wav.sample_rate;
   std::fprintf(stderr, "wrote %s (%.2f s of audio at %d Hz, seed %llu) in %s\n",
                o.output_raw ? "raw PCM to stdout" : o.output.c_str(), audio_seconds,
                wav.sample_rate, static_cast<unsigned long long>(options.seed),
@@ -128,6 +147,9 @@ Command make_tts_command() {
     app->add_option("--noise-scale", o.noise_scale, "Prior noise scale");
     app->add_option("--noise-w", o.noise_w, "Duration noise scale");
     app->add_option("--seed", o.seed, "Random seed (default: random, printed)");
+    app->add_option("--sample-rate", o.sample_rate,
+                    "Output sample rate in Hz (default: the voice's; other rates are resampled)");
+    add_device_option(*app, o.device);
     self.app = app;
   };
   command.run = [options] { return run_tts(*options); };

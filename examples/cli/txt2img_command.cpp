@@ -15,6 +15,7 @@
 #include "diffusion/png_parameters.h"
 #include "diffusion/txt2img.h"
 #include "examples/cli/commands.h"
+#include "examples/cli/device_option.h"
 #include "vision/image.h"
 #include "vision/png.h"
 
@@ -36,6 +37,7 @@ struct ImageOptions {
   int batch = 1;
   int clip_skip = 1;
   int threads = 0;
+  std::string device = "cpu";
   std::string output = "output.png";
   // img2img
   std::string init_image;
@@ -73,6 +75,7 @@ int run_image(const ImageOptions& o, bool img2img) {
     MMGEN_CHECK(o.strength > 0.0f && o.strength <= 1.0f, "--strength must be in (0, 1], got ",
                 o.strength);
   if (o.threads > 0) set_num_threads(o.threads);
+  const Device device = resolve_device(o.device);
   diffusion::GenerationParams params;
   params.prompt = o.prompt;
   params.negative_prompt = o.negative;
@@ -102,13 +105,14 @@ int run_image(const ImageOptions& o, bool img2img) {
   }
 
   const auto start = std::chrono::steady_clock::now();
-  const auto sd = diffusion::StableDiffusion::load(o.model);
+  const auto sd = diffusion::StableDiffusion::load(o.model, {}, device);
   diffusion::check_generation_params(*sd, params);
   const ProgressCallback progress =
       stderr_is_terminal() ? terminal_progress_bar() : ProgressCallback();
   const diffusion::GenerationResult result = img2img
                                                  ? diffusion::img2img(*sd, init, params, progress)
                                                  : diffusion::txt2img(*sd, params, progress);
+  const Tensor images = result.images.cpu();  // the PNG writer reads host memory
 
   const std::string hash = diffusion::model_hash(sha256_file_hex(o.model));
   for (int i = 0; i < params.batch; ++i) {
@@ -126,7 +130,7 @@ int run_image(const ImageOptions& o, bool img2img) {
       meta.fields.emplace_back("Clip skip", std::to_string(params.clip_skip));
     if (img2img)
       meta.fields.emplace_back("Denoising strength", nlohmann::json(params.strength).dump());
-    const vision::Image image = vision::image_from_tensor(result.images.narrow(0, i, 1));
+    const vision::Image image = vision::image_from_tensor(images.narrow(0, i, 1));
     vision::write_png(batch_path(o.output, i), image,
                       {{"parameters", diffusion::format_png_parameters(meta)}});
   }
@@ -163,6 +167,7 @@ void add_image_options(CLI::App& app, ImageOptions& o) {
   app.add_option("--clip-skip", o.clip_skip, "Use the CLIP layer this far from the last (1: last)")
       ->capture_default_str();
   app.add_option("-t,--threads", o.threads, "CPU threads (default: all cores)");
+  add_device_option(app, o.device);
   app.add_option("-o,--output", o.output, "Output PNG path")->capture_default_str();
 }
 

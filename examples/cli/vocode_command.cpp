@@ -10,10 +10,13 @@
 #include "audio/hifigan.h"
 #include "audio/hifigan_config.h"
 #include "audio/mel.h"
+#include "audio/resample.h"
 #include "audio/wav.h"
 #include "core/error.h"
+#include "core/log.h"
 #include "core/progress.h"
 #include "examples/cli/commands.h"
+#include "examples/cli/device_option.h"
 
 namespace mmgen::cli {
 namespace {
@@ -25,6 +28,7 @@ struct VocodeOptions {
   std::string config;
   std::string input;
   std::string output;
+  std::string device = "cpu";
 };
 
 nlohmann::json read_json(const fs::path& path) {
@@ -39,6 +43,7 @@ nlohmann::json read_json(const fs::path& path) {
 
 int run_vocode(const VocodeOptions& o) {
   MMGEN_CHECK(fs::exists(o.model), o.model, ": model file not found");
+  const Device device = resolve_device(o.device);
   const fs::path config_path =
       o.config.empty() ? fs::path(o.model).parent_path() / "config.json" : fs::path(o.config);
   MMGEN_CHECK(fs::exists(config_path), config_path.string(),
@@ -51,9 +56,6 @@ int run_vocode(const VocodeOptions& o) {
   const audio::MelSettings mel = audio::mel_settings_from_json(json, config_path.string());
 
   const audio::WavAudio input = audio::read_wav(o.input);
-  MMGEN_CHECK(input.sample_rate == mel.sampling_rate, o.input, ": the audio is at ",
-              input.sample_rate, " Hz but the vocoder expects ", mel.sampling_rate, " Hz (",
-              config_path.string(), " sampling_rate); resample it first");
   // Stereo is mixed down to mono.
   std::vector<float> mono(static_cast<size_t>(input.frames()));
   for (int64_t i = 0; i < input.frames(); ++i) {
@@ -62,9 +64,18 @@ int run_vocode(const VocodeOptions& o) {
     mono[i] = sum / static_cast<float>(input.channels);
   }
   MMGEN_CHECK(!mono.empty(), o.input, ": the WAV has no samples");
+  if (input.sample_rate != mel.sampling_rate) {
+    log_info("vocode: resampling ", o.input, " from ", input.sample_rate, " Hz to the vocoder's ",
+             mel.sampling_rate, " Hz (", config_path.string(), " sampling_rate)");
+    try {
+      mono = audio::resample(mono, input.sample_rate, mel.sampling_rate);
+    } catch (const Error& e) {
+      fail(o.input, ": ", e.what());
+    }
+  }
 
   const auto start = std::chrono::steady_clock::now();
-  const audio::Hifigan vocoder = audio::Hifigan::load(o.model, config);
+  const audio::Hifigan vocoder = audio::Hifigan::load(o.model, config, "", device);
   const Tensor spectrogram =
       audio::mel_spectrogram(Tensor::from_vector(mono, {static_cast<int64_t>(mono.size())}), mel);
   audio::WavAudio out;
@@ -93,8 +104,11 @@ Command make_vocode_command() {
     app->add_option("-m,--model", o.model, "HiFi-GAN generator checkpoint")->required();
     app->add_option("-c,--config", o.config,
                     "HiFi-GAN config.json (default: config.json beside the model)");
-    app->add_option("-i,--input", o.input, "Input WAV (at the config's sampling_rate)")->required();
+    app->add_option("-i,--input", o.input,
+                    "Input WAV (resampled to the config's sampling_rate when it differs)")
+        ->required();
     app->add_option("-o,--output", o.output, "Output WAV file (16-bit PCM)")->required();
+    add_device_option(*app, o.device);
     self.app = app;
   };
   command.run = [options] { return run_vocode(*options); };

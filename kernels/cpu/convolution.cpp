@@ -3,6 +3,7 @@
 #include <cstring>
 #include <vector>
 
+#include "kernels/cpu/conv1d_direct.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/parallel.h"
@@ -178,6 +179,15 @@ Tensor conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
   g.out_w = (g.width + 2 * g.pad_w - g.dilation_w * (g.kernel_w - 1) - 1) / g.stride_w + 1;
   Tensor y = Tensor::empty({g.batch, g.out_channels, g.out_w}, DType::kF32);
   const Tensor w = f32_weight(weight);
+  if (g.stride_w == 1) {
+    // Stride 1 (every vocoder convolution): the implicit GEMM reads shifted rows of
+    // x in place of an im2col matrix.
+    const Conv1dShape shape{g.batch, g.channels,   g.width,  g.out_channels, g.kernel_w,
+                            g.pad_w, g.dilation_w, g.groups, g.out_w};
+    conv1d_implicit_gemm(x.typed_data<float>(), w.typed_data<float>(), optional_data(bias),
+                         y.typed_data<float>(), shape);
+    return y;
+  }
   conv_forward(x.typed_data<float>(), w.typed_data<float>(), optional_data(bias),
                y.typed_data<float>(), g);
   return y;

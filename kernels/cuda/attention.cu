@@ -76,8 +76,15 @@ Tensor attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, con
               "cuda attention: inputs on different devices");
   DeviceGuard guard(device);
   const Tensor q = to_f32(q_in, "attention q");
-  const Tensor k = to_f32(k_in, "attention k");
-  const Tensor v = to_f32(v_in, "attention v");
+  // K and V may be strided views (a KV cache's token-major rows): cuBLAS reads them in
+  // place when each row is dense and the (batch, head) items are evenly spaced.
+  const auto gemm_ready = [](const Tensor& t) {
+    return t.dtype() == DType::kF32 && t.ndim() == 4 && (t.stride(3) == 1 || t.dim(3) == 1) &&
+           t.stride(2) >= t.dim(3) && t.stride(1) >= 0 &&
+           (t.dim(0) == 1 || t.stride(0) == t.dim(1) * t.stride(1));
+  };
+  const Tensor k = gemm_ready(k_in) ? k_in : to_f32(k_in, "attention k");
+  const Tensor v = gemm_ready(v_in) ? v_in : to_f32(v_in, "attention v");
   const int64_t batch = q.dim(0), q_heads = q.dim(1), q_len = q.dim(2), head_dim = q.dim(3);
   const int64_t kv_heads = k.dim(1), k_len = k.dim(2), v_dim = v.dim(3);
   MMGEN_CHECK(k.dim(0) == batch && v.dim(0) == batch && v.dim(1) == kv_heads && v.dim(2) == k_len &&
@@ -115,8 +122,11 @@ Tensor attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, con
       std::clamp<int64_t>(kScratchElements / std::max<int64_t>(scores_per_item, 1), 1, items);
   Tensor scores = Tensor::empty({chunk_items * scores_per_item}, DType::kF32, device);
   const float* qp = q.typed_data<float>();
-  const float* kp = k.typed_data<float>();
-  const float* vp = v.typed_data<float>();
+  const float* kp = static_cast<const float*>(k.data());
+  const float* vp = static_cast<const float*>(v.data());
+  // Distance between consecutive (batch, KV head) items and between rows of one item.
+  const int64_t k_item = k.stride(1), k_row = k.stride(2);
+  const int64_t v_item = v.stride(1), v_row = v.stride(2);
   float* sp = scores.typed_data<float>();
   const unsigned threads =
       static_cast<unsigned>(std::clamp<int64_t>((k_len + 31) / 32 * 32, 32, 1024));
@@ -125,8 +135,7 @@ Tensor attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, con
     // scores = scale * Q K^T
     gemm_f32(device, rows_per_item, k_len, head_dim, scale,
              {qp + first * rows_per_item * head_dim, head_dim, rows_per_item * head_dim, false},
-             {kp + first * k_len * head_dim, head_dim, k_len * head_dim, true}, 0.0f, sp, k_len,
-             scores_per_item, count);
+             {kp + first * k_item, k_row, k_item, true}, 0.0f, sp, k_len, scores_per_item, count);
     const int64_t rows = count * rows_per_item;
     MMGEN_CHECK(rows <= INT32_MAX, "cuda attention: ", rows, " score rows exceed the CUDA grid");
     attention_softmax_kernel<<<static_cast<unsigned>(rows), threads, 0, stream()>>>(
@@ -134,7 +143,7 @@ Tensor attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, con
     check_launch("attention_softmax");
     // out = P V
     gemm_f32(device, rows_per_item, v_dim, k_len, 1.0f, {sp, k_len, scores_per_item, false},
-             {vp + first * k_len * v_dim, v_dim, k_len * v_dim, false}, 0.0f,
+             {vp + first * v_item, v_row, v_item, false}, 0.0f,
              out.typed_data<float>() + first * rows_per_item * v_dim, v_dim, rows_per_item * v_dim,
              count);
   }

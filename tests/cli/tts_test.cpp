@@ -180,13 +180,67 @@ TEST_CASE("mmgen vocode resynthesises a WAV through HiFi-GAN", "[cli][tts]") {
   CHECK(wav.samples.size() == frames * 256);
   CHECK(all_finite(wav.samples));
 
+  // A WAV at another rate is resampled to the vocoder's 22050 Hz first:
+  // round(samples * 22050 / 16000) samples, then the same frame count rule.
   tone.sample_rate = 16000;
   audio::write_wav(dir / "tone16k.wav", tone, audio::WavEncoding::kPcm16);
-  const CliRun wrong = run("vocode " + model + " -i " + quoted((dir / "tone16k.wav").string()) +
-                           " -o " + quoted((dir / "bad.wav").string()));
-  CHECK(wrong.exit_code == 1);
-  CHECK_THAT(wrong.output, Contains("16000 Hz") && Contains("22050 Hz"));
-  CHECK(count_lines(wrong.output) == 1);
+  const fs::path resampled = dir / "resampled.wav";
+  const CliRun other = run("vocode " + model + " -i " + quoted((dir / "tone16k.wav").string()) +
+                           " -o " + quoted(resampled.string()));
+  INFO(other.output);
+  REQUIRE(other.exit_code == 0);
+  const audio::WavAudio from16k = audio::read_wav(resampled);
+  CHECK(from16k.sample_rate == 22050);
+  const size_t at22k = static_cast<size_t>(
+      std::llround(static_cast<double>(tone.samples.size()) * 22050.0 / 16000.0));
+  CHECK(from16k.samples.size() == ((at22k + 768 - 1024) / 256 + 1) * 256);
+  CHECK(all_finite(from16k.samples));
+}
+
+TEST_CASE("mmgen tts --sample-rate resamples the voice's output", "[cli][tts]") {
+  const fs::path dir = test::temp_dir("cli_tts_rate");
+  const fs::path native = dir / "native.wav";
+  const fs::path at16k = dir / "at16k.wav";
+  REQUIRE(run("tts " + voice_args() + " -t 'Hello world.' --seed 3 -o " + quoted(native.string()))
+              .exit_code == 0);
+  const CliRun r =
+      run("tts " + voice_args() + " -t 'Hello world.' --seed 3 --sample-rate 16000 -o " +
+          quoted(at16k.string()));
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.output, Contains("at 16000 Hz"));
+  const audio::WavAudio a = audio::read_wav(native);
+  const audio::WavAudio b = audio::read_wav(at16k);
+  CHECK(a.sample_rate == 22050);
+  CHECK(b.sample_rate == 16000);
+  // One sentence: round(samples * 16000 / 22050) samples.
+  CHECK(b.samples.size() == static_cast<size_t>(std::llround(static_cast<double>(a.samples.size()) *
+                                                             16000.0 / 22050.0)));
+
+  const CliRun bad = run("tts " + voice_args() + " -t Hi --sample-rate 50 -o " +
+                         quoted((dir / "bad.wav").string()));
+  CHECK(bad.exit_code == 1);
+  CHECK_THAT(bad.output, Contains("22050 Hz to 50 Hz"));
+  CHECK(count_lines(bad.output) == 1);
+  CHECK_FALSE(fs::exists(dir / "bad.wav"));
+  const CliRun zero = run("tts " + voice_args() + " -t Hi --sample-rate 0 -o " +
+                          quoted((dir / "bad.wav").string()));
+  CHECK(zero.exit_code == 1);
+  CHECK_THAT(zero.output, Contains("--sample-rate must be positive"));
+}
+
+TEST_CASE("mmgen tts and vocode refuse a device this build or machine lacks", "[cli][tts]") {
+  const fs::path dir = test::temp_dir("cli_tts_device");
+  const CliRun r =
+      run("tts " + voice_args() + " -t Hi --device tpu -o " + quoted((dir / "bad.wav").string()));
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.output, Contains("unknown device 'tpu'"));
+  CHECK_FALSE(fs::exists(dir / "bad.wav"));
+  const CliRun v = run("vocode -m " + golden("hifigan_generator.safetensors") + " -c " +
+                       golden("hifigan_config.json") + " -i x.wav -o " +
+                       quoted((dir / "bad.wav").string()) + " --device cuda:99");
+  CHECK(v.exit_code == 1);
+  CHECK_THAT(v.output, Contains("cuda:99"));
   CHECK_FALSE(fs::exists(dir / "bad.wav"));
 }
 

@@ -102,6 +102,30 @@ TEST_CASE("cuda attention applies additive masks", "[cuda][attention]") {
   }
 }
 
+TEST_CASE("cuda attention reads token-major K and V views in place", "[cuda][attention]") {
+  // A KV cache stores [L, Hkv, D] rows; attention sees them as [1, Hkv, L, D] views.
+  const Tensor cache_k = test::random_tensor({29, 2, 16}, 11);
+  const Tensor cache_v = test::random_tensor({29, 2, 16}, 12);
+  const Tensor q = test::random_tensor({1, 6, 1, 16}, 13);
+  const Tensor k = cache_k.narrow(0, 0, 23).unsqueeze(0).transpose(1, 2);
+  const Tensor v = cache_v.narrow(0, 0, 23).unsqueeze(0).transpose(1, 2);
+  REQUIRE_FALSE(k.is_contiguous());
+  kernels::AttentionParams p;
+  p.causal = true;
+  const Tensor gk = gpu(cache_k).narrow(0, 0, 23).unsqueeze(0).transpose(1, 2);
+  const Tensor gv = gpu(cache_v).narrow(0, 0, 23).unsqueeze(0).transpose(1, 2);
+  check_close(kernels::attention(gpu(q), gk, gv, p), kernels::attention(q, k, v, p));
+  // Several query positions (prefill into a filled cache) and a batch of two items.
+  const Tensor q4 = test::random_tensor({1, 6, 4, 16}, 14);
+  check_close(kernels::attention(gpu(q4), gk, gv, p), kernels::attention(q4, k, v, p));
+  const Tensor kb_rows = test::random_tensor({2, 29, 2, 16}, 15);
+  const Tensor vb_rows = test::random_tensor({2, 29, 2, 16}, 16);
+  const Tensor qb = test::random_tensor({2, 6, 3, 16}, 17);
+  check_close(
+      kernels::attention(gpu(qb), gpu(kb_rows).transpose(1, 2), gpu(vb_rows).transpose(1, 2), p),
+      kernels::attention(qb, kb_rows.transpose(1, 2), vb_rows.transpose(1, 2), p));
+}
+
 TEST_CASE("cuda attention of a single decode token", "[cuda][attention]") {
   const Tensor q = test::random_tensor({1, 8, 1, 64}, 30);
   const Tensor k = test::random_tensor({1, 2, 100, 64}, 31);

@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include "core/thread_pool.h"
 #include "kernels/ops.h"
 #include "tests/kernels/naive_reference.h"
 #include "tests/support/test_support.h"
@@ -103,6 +104,48 @@ TEST_CASE("conv1d matches the naive convolution", "[kernels][conv1d]") {
   }
 }
 
+TEST_CASE("stride-1 conv1d covers every tile, block and task shape", "[kernels][conv1d]") {
+  // The implicit GEMM path: tiles of 8 channels x 48 positions (AVX-512), depth
+  // blocks of 256 (channel, tap) rows, blocks of 384 positions, tasks over both.
+  struct Case {
+    Shape x, w;
+    kernels::Conv1dParams p;
+    bool bias;
+  };
+  const std::vector<Case> cases = {
+      // depth 352 (two depth blocks), two position blocks, a two-vector last tile
+      {{1, 32, 700}, {32, 32, 11}, conv1d_params(1, 25, 5, 1), true},
+      // 13 output channels (a partial row tile), 50 positions (a one-vector last tile)
+      {{2, 20, 50}, {13, 20, 7}, conv1d_params(1, 9, 3, 1), true},
+      // 38 positions: a three-vector partial tile; no bias
+      {{1, 5, 40}, {3, 5, 3}, conv1d_params(1, 0, 1, 1), false},
+      // padding wider than the kernel: zero columns on both sides
+      {{1, 3, 10}, {4, 3, 3}, conv1d_params(1, 6, 1, 1), true},
+      // groups and batch
+      {{2, 8, 100}, {12, 4, 5}, conv1d_params(1, 4, 2, 2), true},
+      // whole tiles only, kernel 1
+      {{1, 16, 96}, {16, 16, 1}, conv1d_params(1, 0, 1, 1), true},
+      // HiFi-GAN ResBlock shape (kernel 3, dilation 3) with 64 channels
+      {{1, 64, 515}, {64, 64, 3}, conv1d_params(1, 3, 3, 1), true},
+      // output shorter than the input (no padding, wide dilated kernel)
+      {{1, 6, 60}, {9, 6, 11}, conv1d_params(1, 0, 5, 1), true},
+  };
+  const int threads = num_threads();
+  for (const int use_threads : {1, 3}) {
+    set_num_threads(use_threads);
+    uint64_t seed = 400;
+    for (const Case& c : cases) {
+      const Tensor x = random_tensor(c.x, ++seed);
+      const Tensor w = random_tensor(c.w, ++seed);
+      const Tensor b = c.bias ? random_tensor({c.w[0]}, ++seed) : Tensor();
+      INFO("threads " << use_threads << " x " << shape_str(c.x) << " w " << shape_str(c.w));
+      CHECK(naive::mismatch(kernels::conv1d(x, w, b, c.p), naive::conv1d(x, w, b, c.p), kTol) ==
+            "");
+    }
+  }
+  set_num_threads(threads);
+}
+
 TEST_CASE("conv_transpose1d matches the naive transposed convolution",
           "[kernels][conv_transpose1d]") {
   struct Case {
@@ -126,6 +169,42 @@ TEST_CASE("conv_transpose1d matches the naive transposed convolution",
     CHECK(naive::mismatch(kernels::conv_transpose1d(x, w, b, c.p),
                           naive::conv_transpose1d(x, w, b, c.p), kTol) == "");
   }
+}
+
+TEST_CASE("conv_transpose1d matches the naive one at vocoder and edge shapes",
+          "[kernels][conv_transpose1d]") {
+  // GEMM into (output channel, tap) columns, then the strided overlap-add.
+  struct Case {
+    Shape x, w;
+    kernels::Conv1dParams p;
+    bool bias;
+  };
+  const std::vector<Case> cases = {
+      // HiFi-GAN's later upsamplers: kernel 4, stride 2, padding 1; 20 output channels
+      {{1, 24, 130}, {24, 20, 4}, conv1d_params(2, 1, 1, 1), true},
+      // depth 64 x 8 taps = 512 (two depth blocks), kernel 16 stride 2
+      {{1, 64, 50}, {64, 9, 16}, conv1d_params(2, 7, 1, 1), true},
+      // kernel not a multiple of the stride, padding wider than the stride
+      {{2, 5, 33}, {5, 6, 5}, conv1d_params(3, 4, 1, 1), true},
+      // kernel shorter than the stride: outputs with no tap get the bias alone
+      {{1, 4, 12}, {4, 3, 2}, conv1d_params(3, 0, 1, 1, 2), true},
+      // groups, no bias, output padding past the last input
+      {{2, 6, 21}, {6, 4, 4}, conv1d_params(2, 1, 1, 3, 1), false},
+  };
+  const int threads = num_threads();
+  for (const int use_threads : {1, 3}) {
+    set_num_threads(use_threads);
+    uint64_t seed = 500;
+    for (const Case& c : cases) {
+      const Tensor x = random_tensor(c.x, ++seed);
+      const Tensor w = random_tensor(c.w, ++seed);
+      const Tensor b = c.bias ? random_tensor({c.w[1] * c.p.groups}, ++seed) : Tensor();
+      INFO("threads " << use_threads << " x " << shape_str(c.x) << " w " << shape_str(c.w));
+      CHECK(naive::mismatch(kernels::conv_transpose1d(x, w, b, c.p),
+                            naive::conv_transpose1d(x, w, b, c.p), kTol) == "");
+    }
+  }
+  set_num_threads(threads);
 }
 
 TEST_CASE("convolutions report mismatched shapes and parameters",

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/storage.h"
 #include "core/tensor.h"
 #include "kernels/ops.h"
 #include "tests/support/test_support.h"
@@ -48,6 +49,28 @@ TEST_CASE("device clones and views copy the right elements", "[cuda][device]") {
   const Tensor view = device.narrow(1, 2, 5).transpose(0, 1);
   const Tensor host_view = host.narrow(1, 2, 5).transpose(0, 1);
   REQUIRE(view.cpu().to_f32_vector() == host_view.to_f32_vector());
+}
+
+TEST_CASE("freed device blocks are reused and can be released", "[cuda][device]") {
+  const Device cuda = Device::cuda();
+  release_cached_device_memory(cuda);
+  REQUIRE(cached_device_bytes(cuda) == 0);
+  const void* first_address = nullptr;
+  {
+    const Tensor a = Tensor::empty({1000, 1000}, DType::kF32, cuda);
+    first_address = a.data();
+  }
+  REQUIRE(cached_device_bytes(cuda) >= 4000000);
+  // A slightly smaller tensor rounds to the same block size and gets the same block,
+  // and writing it after the first tensor's life gives the right values.
+  const Tensor b = Tensor::full({999, 1000}, 1.5f, cuda);
+  REQUIRE(b.data() == first_address);
+  REQUIRE(cached_device_bytes(cuda) == 0);
+  for (float v : b.cpu().to_f32_vector()) REQUIRE(v == 1.5f);
+  const Tensor sum = kernels::add(b, b);
+  for (float v : sum.cpu().to_f32_vector()) REQUIRE(v == 3.0f);
+  release_cached_device_memory(cuda);
+  REQUIRE(cached_device_bytes(cuda) == 0);
 }
 
 TEST_CASE("zeros and full land on the device", "[cuda][device]") {

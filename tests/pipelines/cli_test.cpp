@@ -1,0 +1,99 @@
+// `mmgen run` and `mmgen pipelines` as a user runs them.
+#include <sys/wait.h>
+
+#include <catch2/catch.hpp>
+#include <cstdio>
+#include <filesystem>
+
+#include "diffusion/png_parameters.h"
+#include "tests/pipelines/pipeline_test_util.h"
+#include "vision/png.h"
+
+namespace mmgen {
+namespace {
+
+using Catch::Matchers::Contains;
+
+struct CliRun {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr
+};
+
+std::string quoted(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+CliRun run(const std::string& args) {
+  const std::string command = quoted(MMGEN_CLI_PATH) + " " + args + " 2>&1 </dev/null";
+  CliRun result;
+  std::FILE* pipe = ::popen(command.c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  char buffer[4096];
+  size_t n;
+  while ((n = std::fread(buffer, 1, sizeof(buffer), pipe)) > 0) result.output.append(buffer, n);
+  const int status = ::pclose(pipe);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
+}  // namespace
+
+TEST_CASE("mmgen run text-to-image writes the PNG into the output folder", "[pipelines][cli]") {
+  const auto dir = test::temp_dir("cli_run");
+  const CliRun r = run("run text-to-image --set model=" + quoted(test::sd_model()) +
+                       " --set 'prompt=a red circle' --set width=64 --set height=64 "
+                       "--set steps=2 --set seed=42 -o " +
+                       quoted((dir / "out").string()));
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.output, Contains("wrote " + (dir / "out" / "image.png").string() + " (seed 42)"));
+  const auto png = vision::read_png(dir / "out" / "image.png");
+  CHECK(png.image.width == 64);
+  CHECK(diffusion::parse_png_parameters(png.text_value("parameters")).field("Seed") == "42");
+}
+
+TEST_CASE("mmgen run reports bad input in one line and writes nothing", "[pipelines][cli]") {
+  const auto dir = test::temp_dir("cli_run_bad");
+  const std::string base = "run text-to-image -o " + quoted(dir.string()) +
+                           " --set model=" + quoted(test::sd_model()) + " --set prompt=x ";
+  const auto error = [](const CliRun& r) {
+    INFO(r.output);
+    CHECK(r.exit_code == 1);
+    CHECK(std::count(r.output.begin(), r.output.end(), '\n') == 1);
+    return r.output;
+  };
+  CHECK_THAT(error(run(base + "--set steps=0")),
+             Contains("mmgen: error: ") &&
+                 Contains("text-to-image.json: node \"render\" (diffusion.txt2img), field "
+                          "\"steps\": must be in [1, 1000], got 0 (from input \"steps\")"));
+  CHECK_THAT(error(run(base + "--set stepz=3")), Contains("unknown input \"stepz\""));
+  CHECK_THAT(error(run(base + "--set width=wide")),
+             Contains("input \"width\": expected a whole number (integer), got \"wide\""));
+  CHECK_THAT(error(run(base + "--set seed")), Contains("--set \"seed\": expected NAME=VALUE"));
+  CHECK_THAT(error(run("run text-to-image --set prompt=x -o " + quoted(dir.string()))),
+             Contains("input \"model\" (file) is required"));
+  CHECK_THAT(error(run("run no-such-pipeline")),
+             Contains("\"no-such-pipeline\" is neither a file nor a built-in pipeline; built-in: "
+                      "prompt-to-image, text-to-image, voice"));
+  CHECK(std::filesystem::is_empty(dir));
+}
+
+TEST_CASE("mmgen pipelines lists the built-in pipelines with their inputs", "[pipelines][cli]") {
+  const CliRun r = run("pipelines");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.output,
+             Contains("\ntext-to-image: Stable Diffusion 1.x renders a prompt") &&
+                 Contains("\nvoice: Text to speech") &&
+                 Contains("\nprompt-to-image: A language model expands") &&
+                 Contains("  prompt           text     what the image shows (required)") &&
+                 Contains("  steps            integer  sampling steps (default 20)"));
+  const CliRun nodes = run("pipelines --nodes");
+  REQUIRE(nodes.exit_code == 0);
+  CHECK_THAT(nodes.output, Contains("\ndiffusion.txt2img: ") && Contains("vision.avatar_video: ") &&
+                               Contains("[not available: "));
+}
+
+}  // namespace mmgen

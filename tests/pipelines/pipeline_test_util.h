@@ -1,0 +1,30 @@
+// Shared by the pipeline tests: golden model paths and small runners.
+#pragma once
+
+#include <string>
+
+#include "pipelines/definition.h"
+#include "pipelines/executor.h"
+#include "tests/support/test_support.h"
+
+namespace mmgen::test {
+
+inline std::string sd_model() { return golden_file("sd1/sd1_tiny.safetensors").string(); }
+inline std::string llm_model() { return golden_file("llm/llama_tiny.gguf").string(); }
+inline std::string tts_model() { return golden_file("tts/vits_generator.safetensors").string(); }
+inline std::string tts_voice() { return golden_file("tts/vits_voice.onnx.json").string(); }
+inline std::string tts_vits_config() { return golden_file("tts/vits_config.json").string(); }
+
+// The error message of validating `json`, or "" when it is valid.
+inline std::string validation_error(const std::string& json,
+                                    const pipelines::InputValues& values = {}) {
+  try {
+    const auto def = pipelines::parse_pipeline(json, "p.json");
+    pipelines::plan_pipeline(def, values);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace mmgen::test
