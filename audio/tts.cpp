@@ -154,6 +154,8 @@ TtsSentence TtsVoice::synthesize_ids(const std::vector<int64_t>& ids, int index,
   frames = std::max<int64_t>(frames, 1);
   local.duration = seconds_since(start);
   sentence.frames = frames;
+  sentence.durations.reserve(w.size());
+  for (const float value : w) sentence.durations.push_back(static_cast<int64_t>(value));
   const int64_t inter = config_.inter_channels;
   const Tensor z_noise = philox_normal({1, inter, frames}, options.seed, stream + 1, device_);
 

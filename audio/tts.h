@@ -56,6 +56,9 @@ struct TtsSentence {
   std::string phonemes;        // UTF-8 IPA
   std::vector<int64_t> ids;    // phoneme ids given to the model
   int64_t frames = 0;          // sum of the durations
+  // Frames each phoneme id lasts (same length as ids); a frame is
+  // samples.size() / frames audio samples (the decoder's hop).
+  std::vector<int64_t> durations;
   std::vector<float> samples;  // mono, frames * hop samples in (-1, 1)
 };
 

@@ -6,6 +6,7 @@
 #include <cstdlib>
 
 #include "core/error.h"
+#include "diffusion/diffusers_layout.h"
 #include "kernels/ops.h"
 #include "kernels/random.h"
 #include "text/prompt_weighting.h"
@@ -81,21 +82,45 @@ std::unique_ptr<StableDiffusion> StableDiffusion::load(const fs::path& path,
                                                        const StableDiffusionOptions& options,
                                                        Device device) {
   auto sd = std::unique_ptr<StableDiffusion>(new StableDiffusion());
-  sd->file_ = std::shared_ptr<ModelFile>(ModelFile::open(path));
   sd->device_ = device;
-  sd->tokenizer_ =
-      text::ClipTokenizer::load(options.vocab.empty() ? find_clip_vocab() : options.vocab);
-  sd->clip_ = std::make_unique<text::ClipTextModel>(*sd->file_, options.clip, device);
-  sd->unet_ = UNet::load(*sd->file_, options.unet, device);
-  sd->vae_ = std::make_unique<Vae>(Vae::load(std::shared_ptr<const ModelFile>(sd->file_), device));
-  MMGEN_CHECK(sd->vae_->config().has_decoder, path.string(), ": the checkpoint has no VAE decoder");
-  MMGEN_CHECK(sd->vae_->config().embed_dim == sd->unet_->config().in_channels, path.string(),
-              ": the VAE latent has ", sd->vae_->config().embed_dim, " channels, the UNet takes ",
-              sd->unet_->config().in_channels);
+  std::error_code error;
+  std::shared_ptr<const ModelFile> vae_file;
+  fs::path merges;
+  if (fs::is_directory(path, error)) {
+    DiffusersModel parts = open_diffusers_folder(path);
+    sd->file_ = parts.unet;
+    sd->parts_ = {parts.text_encoder, parts.vae};
+    sd->latent_scale_ = parts.latent_scale;
+    sd->sample_size_ = parts.sample_size;
+    sd->schedule_ = parts.schedule;
+    merges = parts.merges;
+    sd->clip_ =
+        std::make_unique<text::ClipTextModel>(*parts.text_encoder, parts.clip_options, device);
+    sd->unet_ = UNet::load(*parts.unet, parts.unet_options, device);
+    vae_file = parts.vae;
+  } else {
+    sd->file_ = std::shared_ptr<const ModelFile>(ModelFile::open(path));
+    sd->schedule_ = NoiseSchedule::from_checkpoint(*sd->file_);
+    sd->clip_ = std::make_unique<text::ClipTextModel>(*sd->file_, options.clip, device);
+    sd->unet_ = UNet::load(*sd->file_, options.unet, device);
+    vae_file = sd->file_;
+  }
+  const fs::path vae_source = options.vae.empty() ? path : options.vae;
+  if (!options.vae.empty()) vae_file = open_vae_file(options.vae);
+  sd->tokenizer_ = text::ClipTokenizer::load(!options.vocab.empty() ? options.vocab
+                                             : !merges.empty()      ? merges
+                                                                    : find_clip_vocab());
+  sd->vae_ = std::make_unique<Vae>(Vae::load(vae_file, device));
+  MMGEN_CHECK(sd->vae_->config().has_decoder, vae_source.string(), ": the VAE has no decoder");
+  MMGEN_CHECK(
+      sd->vae_->config().embed_dim == sd->unet_->config().in_channels, vae_source.string(),
+      ": the VAE latent has ", sd->vae_->config().embed_dim, " channels (tensor '",
+      sd->vae_->config().prefix,
+      sd->vae_->config().has_quant_conv ? "post_quant_conv.weight" : "decoder.conv_in.weight",
+      "'), the UNet of ", path.string(), " takes ", sd->unet_->config().in_channels);
   MMGEN_CHECK(sd->clip_->config().hidden_size == sd->unet_->config().context_dim, path.string(),
               ": the text encoder width ", sd->clip_->config().hidden_size,
               " differs from the UNet's context width ", sd->unet_->config().context_dim);
-  sd->schedule_ = NoiseSchedule::from_checkpoint(*sd->file_);
   return sd;
 }
 
@@ -283,7 +308,7 @@ GenerationResult generate(const StableDiffusion& sd, const Tensor& init_latent,
   result.latents = sample_latent(sd.unet(), sd.schedule(), setup);
   std::vector<Tensor> images;
   for (int i = 0; i < p.batch; ++i) {
-    const Tensor z = k::scale(result.latents.narrow(0, i, 1), 1.0f / kLatentScale);
+    const Tensor z = k::scale(result.latents.narrow(0, i, 1), 1.0f / sd.latent_scale());
     images.push_back(k::clamp(k::scale(k::add_scalar(sd.vae().decode(z), 1.0f), 0.5f), 0.0f, 1.0f));
   }
   result.images = p.batch == 1 ? images[0] : k::concat(images, 0);
@@ -310,7 +335,7 @@ GenerationResult img2img(const StableDiffusion& sd, const Tensor& init,
               ": the checkpoint has no VAE encoder, which img2img needs");
   check_generation_params(sd, params);
   const Tensor pixels = k::add_scalar(k::scale(init.to(sd.device()), 2.0f), -1.0f);
-  const Tensor latent = k::scale(sd.vae().encode(pixels).mean, kLatentScale);
+  const Tensor latent = k::scale(sd.vae().encode(pixels).mean, sd.latent_scale());
   return generate(sd, latent, params, progress);
 }
 

@@ -33,22 +33,33 @@ inline constexpr float kLatentScale = 0.18215f;
 std::filesystem::path find_clip_vocab();
 
 struct StableDiffusionOptions {
-  UNetOptions unet;
-  text::ClipTextOptions clip;
-  std::filesystem::path vocab;  // empty: find_clip_vocab()
+  UNetOptions unet;            // for a diffusers folder, its unet/config.json decides instead
+  text::ClipTextOptions clip;  // likewise text_encoder/config.json
+  std::filesystem::path
+      vocab;  // empty: a diffusers folder's tokenizer/merges.txt, else find_clip_vocab()
+  // A VAE to use instead of the checkpoint's (--vae): original layout with or without
+  // "first_stage_model.", a diffusers VAE file or vae/ folder; empty: the built-in one.
+  std::filesystem::path vae;
 };
 
 class StableDiffusion {
  public:
-  // Opens the checkpoint (safetensors or .ckpt) once; every part reads its
-  // weights from it and places them on `device` once, here. Text encoding, the
-  // sampler loop and the VAE then run there. Throws Error naming the file for a
-  // missing part.
+  // Opens the checkpoint (safetensors or .ckpt) once, or a diffusers folder
+  // (model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/); every
+  // part reads its weights from it and places them on `device` once, here. Text
+  // encoding, the sampler loop and the VAE then run there. Throws Error naming the
+  // file (or config field) for a missing or inconsistent part.
   static std::unique_ptr<StableDiffusion> load(const std::filesystem::path& path,
                                                const StableDiffusionOptions& options = {},
                                                Device device = Device::cpu());
 
+  // The checkpoint; for a diffusers folder its UNet weights file (in original names).
   const ModelFile& file() const { return *file_; }
+  // The VAE latent scale: 0.18215 (SD 1.x), or a diffusers vae/config.json scaling_factor.
+  float latent_scale() const { return latent_scale_; }
+  // The image side the model was trained at: a diffusers unet/config.json sample_size
+  // times the VAE factor (512 for SD 1.5); 0 when the checkpoint does not say.
+  int64_t native_size() const { return sample_size_ * vae_factor(); }
   Device device() const { return device_; }
   const text::ClipTokenizer& tokenizer() const { return *tokenizer_; }
   const text::ClipTextModel& clip() const { return *clip_; }
@@ -61,8 +72,11 @@ class StableDiffusion {
   int64_t size_multiple() const { return vae_factor() * unet_->config().downsample_factor(); }
 
  private:
-  std::shared_ptr<ModelFile> file_;
+  std::shared_ptr<const ModelFile> file_;
+  std::vector<std::shared_ptr<const ModelFile>> parts_;  // the diffusers parts the networks borrow
   Device device_;
+  float latent_scale_ = kLatentScale;
+  int64_t sample_size_ = 0;
   std::unique_ptr<text::ClipTokenizer> tokenizer_;
   std::unique_ptr<text::ClipTextModel> clip_;
   std::unique_ptr<UNet> unet_;

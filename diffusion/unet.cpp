@@ -1,6 +1,7 @@
 #include "diffusion/unet.h"
 
 #include "core/error.h"
+#include "diffusion/diffusers_layout.h"
 #include "kernels/ops.h"
 
 namespace mmgen::diffusion {
@@ -24,6 +25,10 @@ std::string block(const char* stem, int64_t index) {
 std::unique_ptr<UNet> UNet::load(const std::filesystem::path& path, const UNetOptions& options,
                                  Device device) {
   std::shared_ptr<const ModelFile> file(ModelFile::open(path));
+  bool diffusers = false;
+  for (const TensorInfo& info : file->tensors())
+    diffusers = diffusers || info.name.rfind("down_blocks.", 0) == 0;
+  if (diffusers) file = remap_diffusers_unet(file);  // a diffusers unet/ state dict
   std::unique_ptr<UNet> unet(new UNet());
   unet->config_ = infer_unet_config(*file, options);
   unet->file_ = file;

@@ -26,8 +26,8 @@ std::string detect_prefix(const ModelFile& file) {
   }
   if (plain) return "";
   MMGEN_CHECK(!diffusers, file.path().string(),
-              ": a diffusers-layout UNet (down_blocks.*, mid_block.*) is not supported yet; use "
-              "an ldm/CompVis-layout checkpoint (model.diffusion_model.input_blocks.*)");
+              ": a diffusers-layout UNet (down_blocks.*, mid_block.*) is not read directly; open "
+              "it with UNet::load(path) or remap_diffusers_unet(), which map its names");
   fail(file.path().string(),
        ": no UNet found: expected tensors 'model.diffusion_model.input_blocks.*' (a Stable "
        "Diffusion checkpoint) or 'input_blocks.*' (a standalone ldm UNet)");

@@ -4,6 +4,7 @@
 #include <numeric>
 
 #include "core/error.h"
+#include "diffusion/diffusers_layout.h"
 #include "diffusion/tiled_decode.h"
 #include "kernels/ops.h"
 
@@ -31,9 +32,10 @@ std::string detect_prefix(const ModelFile& file) {
     else if (starts_with(info.name, "encoder.") || starts_with(info.name, "decoder."))
       plain = true;
   }
-  MMGEN_CHECK(!diffusers, file.path().string(),
-              ": a diffusers-layout VAE (encoder.down_blocks.*, decoder.up_blocks.*) is not "
-              "supported yet; use an ldm/CompVis-layout VAE (encoder.down.N.block.M.*)");
+  MMGEN_CHECK(
+      !diffusers, file.path().string(),
+      ": a diffusers-layout VAE (encoder.down_blocks.*, decoder.up_blocks.*) is not "
+      "read directly; open the file with Vae::load(path) or open_vae_file(), which map its names");
   MMGEN_CHECK(plain, file.path().string(),
               ": no VAE found: expected tensors 'first_stage_model.decoder.*' (a Stable "
               "Diffusion checkpoint) or 'decoder.*' (a standalone ldm VAE)");
@@ -222,7 +224,7 @@ VaeConfig infer_vae_config(const ModelFile& file) {
 // ---- loading -------------------------------------------------------------------------
 
 Vae Vae::load(const std::filesystem::path& path, Device device) {
-  return load(std::shared_ptr<const ModelFile>(ModelFile::open(path)), device);
+  return load(open_vae_file(path), device);  // any layout: diffusers names are mapped
 }
 
 Vae Vae::load(std::shared_ptr<const ModelFile> file, Device device) {

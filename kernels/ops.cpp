@@ -12,6 +12,7 @@
 
 #include "core/error.h"
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/linear_products.h"
 #if MMGEN_HAS_CUDA
 #include "kernels/cuda/cuda_backend.h"
 #endif
@@ -219,6 +220,41 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     }();
   }
   return y.view(out_shape);
+}
+
+std::vector<Tensor> linear_many(const Tensor& x, const std::vector<Tensor>& weights,
+                                const std::vector<Tensor>& biases) {
+  MMGEN_CHECK(biases.empty() || biases.size() == weights.size(), "linear_many: ", biases.size(),
+              " biases for ", weights.size(), " weights");
+  const auto bias = [&](size_t i) { return biases.empty() ? Tensor() : biases[i]; };
+  bool fuse = x.defined() && x.device().is_cpu() && weights.size() > 1 &&
+              weights.size() <= cpu::kMaxLinearProducts && x.dtype() == DType::kF32;
+  for (const Tensor& w : weights)
+    fuse = fuse && w.defined() && w.device().is_cpu() && w.ndim() == 2 &&
+           is_weight_dtype(w.dtype()) && w.dtype() == weights[0].dtype() && x.ndim() >= 1 &&
+           w.dim(1) == x.dim(-1) && w.dim(0) > 0;
+  for (const Tensor& b : biases) fuse = fuse && (!b.defined() || b.device().is_cpu());
+  std::vector<Tensor> out;
+  if (!fuse) {  // the general path validates and reports as linear does
+    for (size_t i = 0; i < weights.size(); ++i) out.push_back(linear(x, weights[i], bias(i)));
+    return out;
+  }
+  const int64_t in = x.dim(-1);
+  const Shape lead(x.shape().begin(), x.shape().end() - 1);
+  const int64_t rows = shape_numel(lead);
+  std::vector<Tensor> dense_weights;
+  for (const Tensor& w : weights) dense_weights.push_back(dense(w));
+  out = cpu::linear_products(dense(x).view({rows, in}), dense_weights);
+  for (size_t i = 0; i < out.size(); ++i) {
+    const int64_t features = weights[i].dim(0);
+    const Tensor b = param_f32("linear", "bias", bias(i), features);
+    if (b.defined())
+      out[i] = cpu::binary(BinaryOp::kAdd, out[i], b.view({1, features}), Shape{rows, features});
+    Shape shape = lead;
+    shape.push_back(features);
+    out[i] = out[i].view(shape);
+  }
+  return out;
 }
 
 // ---- convolutions ------------------------------------------------------------

@@ -30,6 +30,14 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool transpose_a = false,
 // x: [..., in], weight: [out, in] (any weight dtype), bias: [out] or undefined.
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = {});
 
+// linear(x, weights[i], biases[i]) for every i (biases may be empty or hold undefined
+// tensors), computed where the backend can in one pass over all the weights' rows:
+// at decode time a layer's q/k/v (or gate/up) projections then cost one parallel
+// loop instead of three (two). The weights share in_features; on the CPU they are
+// fused when they also share a dtype, and computed one by one otherwise.
+std::vector<Tensor> linear_many(const Tensor& x, const std::vector<Tensor>& weights,
+                                const std::vector<Tensor>& biases = {});
+
 // ---- convolutions ----------------------------------------------------------
 
 struct Conv2dParams {

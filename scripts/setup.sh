@@ -9,6 +9,7 @@ PACKAGES=(
   libeigen3-dev nlohmann-json3-dev libcli11-dev zlib1g-dev libpcre2-dev libpng-dev
   libespeak-ng-dev espeak-ng-data libsamplerate0-dev
   libjpeg62-turbo-dev
+  libavformat-dev libavcodec-dev libswscale-dev libswresample-dev libavutil-dev ffmpeg
   catch2
 )
 # npm fetches the face models (scripts/fetch_face_models.sh); a Node.js install that

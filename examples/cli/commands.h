@@ -30,12 +30,13 @@ Command make_vocode_command();
 Command make_faces_command();
 Command make_run_command();
 Command make_pipelines_command();
+Command make_avatar_command();
 
 inline std::vector<Command> all_commands() {
   return {make_inspect_command(), make_golden_command(),  make_generate_command(),
           make_chat_command(),    make_txt2img_command(), make_img2img_command(),
           make_tts_command(),     make_vocode_command(),  make_faces_command(),
-          make_run_command(),     make_pipelines_command()};
+          make_run_command(),     make_pipelines_command(), make_avatar_command()};
 }
 
 }  // namespace mmgen::cli

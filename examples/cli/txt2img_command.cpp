@@ -26,6 +26,7 @@ namespace fs = std::filesystem;
 
 struct ImageOptions {
   std::string model;
+  std::string vae;  // empty: the checkpoint's own VAE
   std::string prompt;
   std::string negative;
   int steps = 20;
@@ -64,6 +65,7 @@ void check_options(const ImageOptions& o) {
   MMGEN_CHECK(o.threads >= 0, "--threads must be >= 0, got ", o.threads);
   MMGEN_CHECK(!o.output.empty(), "the output path is empty");
   MMGEN_CHECK(fs::exists(o.model), o.model, ": model file not found");
+  MMGEN_CHECK(o.vae.empty() || fs::exists(o.vae), o.vae, ": VAE file not found (--vae)");
   const fs::path dir = fs::path(o.output).parent_path();
   MMGEN_CHECK(dir.empty() || fs::is_directory(dir), o.output, ": the folder ", dir.string(),
               " does not exist");
@@ -105,7 +107,9 @@ int run_image(const ImageOptions& o, bool img2img) {
   }
 
   const auto start = std::chrono::steady_clock::now();
-  const auto sd = diffusion::StableDiffusion::load(o.model, {}, device);
+  diffusion::StableDiffusionOptions load_options;
+  load_options.vae = o.vae;
+  const auto sd = diffusion::StableDiffusion::load(o.model, load_options, device);
   diffusion::check_generation_params(*sd, params);
   const ProgressCallback progress =
       stderr_is_terminal() ? terminal_progress_bar() : ProgressCallback();
@@ -114,7 +118,21 @@ int run_image(const ImageOptions& o, bool img2img) {
                                                  : diffusion::txt2img(*sd, params, progress);
   const Tensor images = result.images.cpu();  // the PNG writer reads host memory
 
-  const std::string hash = diffusion::model_hash(sha256_file_hex(o.model));
+  // A diffusers folder has no single file to hash: its name is recorded alone.
+  const bool folder = fs::is_directory(o.model);
+  const std::string hash = folder ? "" : diffusion::model_hash(sha256_file_hex(o.model));
+  const fs::path model_path = fs::path(o.model).lexically_normal();
+  const std::string model_name =
+      folder
+          ? (model_path.has_filename() ? model_path : model_path.parent_path()).filename().string()
+          : model_path.stem().string();
+  // A separate VAE is recorded as the web UI does: "VAE hash" (first 10 hex digits of
+  // the file's SHA-256, files only) and "VAE" (the file name with its extension).
+  const bool vae_file = !o.vae.empty() && fs::is_regular_file(o.vae);
+  const std::string vae_hash = vae_file ? diffusion::model_hash(sha256_file_hex(o.vae)) : "";
+  const fs::path vae_path = fs::path(o.vae).lexically_normal();
+  const std::string vae_name =
+      (vae_path.has_filename() ? vae_path : vae_path.parent_path()).filename().string();
   for (int i = 0; i < params.batch; ++i) {
     diffusion::PngParameters meta;
     meta.prompt = params.prompt;
@@ -123,9 +141,11 @@ int run_image(const ImageOptions& o, bool img2img) {
                    {"Sampler", diffusion::sampler_name(params.sampler)},
                    {"CFG scale", nlohmann::json(params.cfg_scale).dump()},
                    {"Seed", std::to_string(result.seeds[i])},
-                   {"Size", std::to_string(params.width) + "x" + std::to_string(params.height)},
-                   {"Model hash", hash},
-                   {"Model", fs::path(o.model).stem().string()}};
+                   {"Size", std::to_string(params.width) + "x" + std::to_string(params.height)}};
+    if (!hash.empty()) meta.fields.emplace_back("Model hash", hash);
+    meta.fields.emplace_back("Model", model_name);
+    if (!vae_hash.empty()) meta.fields.emplace_back("VAE hash", vae_hash);
+    if (!o.vae.empty()) meta.fields.emplace_back("VAE", vae_name);
     if (params.clip_skip > 1)
       meta.fields.emplace_back("Clip skip", std::to_string(params.clip_skip));
     if (img2img)
@@ -145,8 +165,12 @@ int run_image(const ImageOptions& o, bool img2img) {
 }
 
 void add_image_options(CLI::App& app, ImageOptions& o) {
-  app.add_option("-m,--model", o.model, "Stable Diffusion 1.x checkpoint (.safetensors or .ckpt)")
+  app.add_option("-m,--model", o.model,
+                 "Stable Diffusion 1.x checkpoint (.safetensors or .ckpt) or diffusers folder")
       ->required();
+  app.add_option("--vae", o.vae,
+                 "VAE to use instead of the model's (.safetensors/.ckpt/.pt, original or "
+                 "diffusers names, or a diffusers vae/ folder)");
   app.add_option("-p,--prompt", o.prompt, "What the image shows")->required();
   app.add_option("-n,--negative-prompt", o.negative, "What the image should not show");
   app.add_option("--steps", o.steps, "Sampling steps")->capture_default_str();

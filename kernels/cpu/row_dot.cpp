@@ -6,7 +6,9 @@
 #pragma GCC diagnostic ignored "-Wuninitialized"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
+#include <stdexcept>
 #include <vector>
 
 #include "core/half.h"
@@ -16,6 +18,10 @@
 // The register decoders use AVX-512 byte operations on 128-bit vectors (BW, VL).
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
 #define MMGEN_ROW_DOT_AVX512 1
+// The integer dot product of Q8_0 decoding (vpdpbusd on 256-bit vectors).
+#if defined(__AVX512VNNI__)
+#define MMGEN_ROW_DOT_VNNI 1
+#endif
 #endif
 
 namespace mmgen::kernels::cpu {
@@ -315,6 +321,67 @@ void dot_rows_for(int64_t m, const uint8_t* w, size_t row_bytes, int64_t n, cons
   }
 }
 
+#if defined(MMGEN_ROW_DOT_VNNI)
+
+// One Q8_0 weight block (f16 d, 32 int8 at p) against 32 quantised activations:
+// the 8 int32 partial sums of q_w * q_x. vpdpbusd multiplies unsigned by signed
+// bytes, so |q_w| meets q_x with q_w's sign (|-128| = 128 still fits a byte).
+inline __m256i block_dot_i8(const uint8_t* p, const int8_t* xq) {
+  const __m256i w = load32(p + 2);
+  const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq));
+  return _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_abs_epi8(w), _mm256_sign_epi8(x, w));
+}
+
+inline float hsum256(__m256 v) {
+  const __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  const __m128 t = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  return _mm_cvtss_f32(_mm_add_ss(t, _mm_movehdup_ps(t)));
+}
+
+// The scaled products of one Q8_0 weight block with the quantised activations.
+inline __m256 block_term(const uint8_t* p, const int8_t* xq, float xd, __m256 acc) {
+  return _mm256_fmadd_ps(_mm256_cvtepi32_ps(block_dot_i8(p, xq)), _mm256_set1_ps(load_half(p) * xd),
+                         acc);
+}
+
+// Two weight rows at a time, two blocks per step: four independent accumulators hide
+// the latency of vpdpbusd and the FMA, and each activation block serves both rows.
+void q8_0_int8_dot_rows(const uint8_t* w, size_t row_bytes, int64_t n, const int8_t* xq,
+                        const float* xd, int64_t blocks, float* out) {
+  constexpr size_t B = Q8_0Rows::kBytes;
+  int64_t j = 0;
+  for (; j + 2 <= n; j += 2, w += 2 * row_bytes) {
+    const uint8_t* r1 = w + row_bytes;
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    __m256 b0 = _mm256_setzero_ps(), b1 = _mm256_setzero_ps();
+    int64_t b = 0;
+    for (; b + 2 <= blocks; b += 2) {
+      a0 = block_term(w + b * B, xq + b * 32, xd[b], a0);
+      b0 = block_term(r1 + b * B, xq + b * 32, xd[b], b0);
+      a1 = block_term(w + (b + 1) * B, xq + b * 32 + 32, xd[b + 1], a1);
+      b1 = block_term(r1 + (b + 1) * B, xq + b * 32 + 32, xd[b + 1], b1);
+    }
+    if (b < blocks) {
+      a0 = block_term(w + b * B, xq + b * 32, xd[b], a0);
+      b0 = block_term(r1 + b * B, xq + b * 32, xd[b], b0);
+    }
+    out[j] = hsum256(_mm256_add_ps(a0, a1));
+    out[j + 1] = hsum256(_mm256_add_ps(b0, b1));
+  }
+  if (j < n) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    int64_t b = 0;
+    for (; b + 2 <= blocks; b += 2) {
+      a0 = block_term(w + b * B, xq + b * 32, xd[b], a0);
+      a1 = block_term(w + (b + 1) * B, xq + b * 32 + 32, xd[b + 1], a1);
+    }
+    if (b < blocks) a0 = block_term(w + b * B, xq + b * 32, xd[b], a0);
+    out[j] = hsum256(_mm256_add_ps(a0, a1));
+  }
+}
+
+#endif
+
 #endif
 
 }  // namespace
@@ -377,6 +444,67 @@ float fused_dot(DType type, const void* row, const float* x, int64_t k) {
   float s = 0.0f;
   fused_dot_rows(type, row, bytes_for(type, k), 1, x, 1, k, &s, 1);
   return s;
+}
+
+bool has_int8_activation_dot(DType type) {
+#if defined(MMGEN_ROW_DOT_VNNI)
+  return type == DType::kQ8_0;
+#else
+  (void)type;
+  return false;
+#endif
+}
+
+size_t int8_activation_bytes(int64_t k) {
+  return static_cast<size_t>(k) + static_cast<size_t>(k / 32) * sizeof(float);
+}
+
+// Blocks of 32: d = max|x| / 127, q = round(x / d) (0 for an all-zero block). The
+// int8 values come first, then the k / 32 scales.
+void quantize_activation_row(const float* x, int64_t k, void* out) {
+  auto* q = static_cast<int8_t*>(out);
+  float* d = reinterpret_cast<float*>(q + k);
+  int64_t b = 0;
+#if defined(MMGEN_ROW_DOT_VNNI)
+  const __m512 sign = _mm512_set1_ps(-0.0f);
+  for (; b < k / 32; ++b) {
+    const __m512 lo = _mm512_loadu_ps(x + b * 32), hi = _mm512_loadu_ps(x + b * 32 + 16);
+    const float amax =
+        _mm512_reduce_max_ps(_mm512_max_ps(_mm512_andnot_ps(sign, lo), _mm512_andnot_ps(sign, hi)));
+    const float inverse = amax > 0.0f ? 127.0f / amax : 0.0f;
+    d[b] = amax / 127.0f;
+    const __m512 s = _mm512_set1_ps(inverse);
+    // |x| * 127 / amax <= 127: no clamping needed; cvtps rounds to nearest even, as lrintf.
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(q + b * 32),
+                     _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(lo, s))));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(q + b * 32 + 16),
+                     _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(hi, s))));
+  }
+#endif
+  for (; b < k / 32; ++b) {
+    const float* xb = x + b * 32;
+    float amax = 0.0f;
+    for (int i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(xb[i]));
+    const float scale = amax / 127.0f, inverse = amax > 0.0f ? 127.0f / amax : 0.0f;
+    d[b] = scale;
+    for (int i = 0; i < 32; ++i)
+      q[b * 32 + i] =
+          static_cast<int8_t>(std::lrintf(std::clamp(xb[i] * inverse, -127.0f, 127.0f)));
+  }
+}
+
+void int8_dot_rows(DType type, const void* w, size_t row_bytes, int64_t n, const void* xq,
+                   int64_t k, float* out) {
+#if defined(MMGEN_ROW_DOT_VNNI)
+  if (type == DType::kQ8_0) {
+    const auto* q = static_cast<const int8_t*>(xq);
+    q8_0_int8_dot_rows(static_cast<const uint8_t*>(w), row_bytes, n, q,
+                       reinterpret_cast<const float*>(q + k), k / 32, out);
+    return;
+  }
+#endif
+  (void)type, (void)w, (void)row_bytes, (void)n, (void)xq, (void)k, (void)out;
+  throw std::logic_error("int8_dot_rows: no integer dot product for this weight type");
 }
 
 }  // namespace mmgen::kernels::cpu

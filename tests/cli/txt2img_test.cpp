@@ -7,8 +7,10 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "core/safetensors.h"
 #include "core/sha256.h"
 #include "diffusion/png_parameters.h"
+#include "tests/diffusion/sd_layout_writers.h"
 #include "tests/support/test_support.h"
 #include "vision/png.h"
 
@@ -142,6 +144,48 @@ TEST_CASE("mmgen txt2img errors are one line and leave no file", "[cli][txt2img]
     CHECK(count_lines(r.output) == 1);
     CHECK(std::filesystem::is_empty(dir));
   }
+}
+
+TEST_CASE("mmgen txt2img --vae and a diffusers folder give the checkpoint's image",
+          "[cli][txt2img]") {
+  const auto dir = test::temp_dir("cli_txt2img_vae");
+  const auto checkpoint = ModelFile::open(test::golden_file("sd1/sd1_tiny.safetensors"));
+  write_safetensors(dir / "own.vae.safetensors",
+                    test::tensors_under(*checkpoint, "first_stage_model."));
+  const std::string args = " -p 'a red circle' -W 64 -H 64 --steps 3 --seed 5 -o ";
+  REQUIRE(run("txt2img -m " + model() + args + quoted((dir / "plain.png").string())).exit_code ==
+          0);
+  const CliRun r =
+      run("txt2img -m " + model() + " --vae " + quoted((dir / "own.vae.safetensors").string()) +
+          args + quoted((dir / "vae.png").string()));
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  const vision::PngFile plain = vision::read_png(dir / "plain.png");
+  const vision::PngFile with_vae = vision::read_png(dir / "vae.png");
+  CHECK(with_vae.image.pixels == plain.image.pixels);
+  const auto vae_meta = diffusion::parse_png_parameters(with_vae.text_value("parameters"));
+  CHECK(vae_meta.field("VAE") == "own.vae.safetensors");
+  CHECK(vae_meta.field("VAE hash") == sha256_file_hex(dir / "own.vae.safetensors").substr(0, 10));
+  CHECK(diffusion::parse_png_parameters(plain.text_value("parameters")).field("VAE").empty());
+
+  // The folder states CLIP's 4 heads, which the CLI gives the single file no way to
+  // set (it uses hidden / 64), so only the run and its metadata are compared here.
+  test::write_diffusers_folder(*checkpoint, dir / "tiny-folder");
+  const CliRun f = run("txt2img -m " + quoted((dir / "tiny-folder").string() + "/") + args +
+                       quoted((dir / "folder.png").string()));
+  INFO(f.output);
+  REQUIRE(f.exit_code == 0);
+  const auto p = diffusion::parse_png_parameters(
+      vision::read_png(dir / "folder.png").text_value("parameters"));
+  CHECK(p.field("Model") == "tiny-folder");
+  CHECK(p.field("Model hash").empty());
+
+  const CliRun missing =
+      run("txt2img -m " + model() + " --vae " + quoted((dir / "none.safetensors").string()) + args +
+          quoted((dir / "e.png").string()));
+  CHECK(missing.exit_code == 1);
+  CHECK_THAT(missing.output, Contains("none.safetensors: VAE file not found (--vae)"));
+  CHECK_FALSE(std::filesystem::exists(dir / "e.png"));
 }
 
 }  // namespace mmgen
