@@ -1,6 +1,7 @@
 // audio.tts (a piper-style VITS voice speaks text) and audio.vocode (audio
 // through its mel spectrogram and a HiFi-GAN vocoder).
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "audio/hifigan.h"
@@ -35,10 +36,34 @@ void run_tts(NodeContext& c) {
   options.seed = c.seed("seed");
   voice->check(options);
 
+  // Phoneme ids back to symbols (one-id entries; pad, BOS and EOS map to their
+  // own symbols, which a talking head treats as rests).
+  std::map<int64_t, std::string> symbols;
+  for (const auto& [symbol, ids] : voice->voice().phoneme_id_map)
+    if (ids.size() == 1) symbols.emplace(ids[0], symbol);
+  PhonemeTimings phonemes;
+  int64_t samples_before = 0;
+  const double rate = voice->sample_rate();
+
   // One progress step per sentence; the sentence count is not known up front.
   ProgressCallback progress = c.step_progress();
   const auto started = std::chrono::steady_clock::now();
   const auto on_sentence = [&](const audio::TtsSentence& sentence) {
+    // A duration frame is samples / frames audio samples (the decoder's hop).
+    const double offset = static_cast<double>(samples_before) / rate;
+    const double frame_seconds =
+        sentence.frames > 0 ? static_cast<double>(sentence.samples.size()) / sentence.frames / rate
+                            : 0.0;
+    int64_t frame = 0;
+    for (size_t i = 0; i < sentence.ids.size() && i < sentence.durations.size(); ++i) {
+      const auto it = symbols.find(sentence.ids[i]);
+      const double start = offset + static_cast<double>(frame) * frame_seconds;
+      frame += sentence.durations[i];
+      phonemes.push_back({it == symbols.end() ? std::string() : it->second, start,
+                          offset + static_cast<double>(frame) * frame_seconds});
+    }
+    samples_before += static_cast<int64_t>(sentence.samples.size());
+
     ProgressEvent e;
     e.stage = "speaking";
     e.step = sentence.index + 1;
@@ -50,7 +75,9 @@ void run_tts(NodeContext& c) {
   wav.sample_rate = voice->sample_rate();
   wav.channels = 1;
   wav.samples = voice->synthesize(c.text("text"), options, on_sentence);
-  c.set_output("audio", Value::of_audio(std::move(wav), {{"seed", std::to_string(options.seed)}}));
+  Value out = Value::of_audio(std::move(wav), {{"seed", std::to_string(options.seed)}});
+  out.phonemes = std::make_shared<const PhonemeTimings>(std::move(phonemes));
+  c.set_output("audio", std::move(out));
 }
 
 FieldSpec scale_field(std::string name, std::string help) {

@@ -1,11 +1,17 @@
 // io.save_image (PNG with the image's "parameters" text chunk) and io.save_audio
-// (WAV). Both write atomically (a temporary name, then a rename) into the run's
-// output folder; the file path is the node's output.
+// (WAV) and io.save_video (MP4, or a PNG sequence). All write atomically (a temporary name, then a
+// rename) into the run's output folder; the file path is the node's output.
+#include <cctype>
+#include <chrono>
+#include <cstdio>
+
 #include "audio/wav.h"
 #include "core/error.h"
+#include "core/progress.h"
 #include "pipelines/node_context.h"
 #include "pipelines/node_types.h"
 #include "vision/png.h"
+#include "vision/video_writer.h"
 
 namespace mmgen::pipelines {
 namespace {
@@ -86,14 +92,95 @@ NodeSpec save_audio_node() {
   return s;
 }
 
+// "mp4" or "png" (a PNG sequence): the `format` field, else the file name's extension.
+bool writes_mp4(NodeContext& c) {
+  const std::string format = c.text("format");
+  if (format != "auto") return format == "mp4";
+  if (!c.has("filename")) return true;
+  std::string ext = fs::path(c.text("filename")).extension().string();
+  for (char& ch : ext) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  return ext == ".mp4";
+}
+
+void run_save_video(NodeContext& c) {
+  const Value& video = c.value("video");
+  const VideoClip& clip = *video.video;
+  MMGEN_CHECK(clip.frame_count > 0 && clip.render_frame, "field \"video\": the clip has no frames");
+  const bool mp4 = writes_mp4(c);
+  const fs::path path = output_path(c, mp4 ? ".mp4" : "");
+  const std::string seed = video.meta("seed");
+  const std::string comment = seed.empty() ? "" : "Seed: " + seed;
+
+  // One step event per frame; a cancel stops before the next frame.
+  ProgressCallback progress = c.step_progress();
+  const auto started = std::chrono::steady_clock::now();
+  const auto frame_done = [&](int64_t done) {
+    ProgressEvent e;
+    e.stage = "rendering";
+    e.step = done;
+    e.total = clip.frame_count;
+    e.elapsed_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    if (!progress(e)) c.check_cancelled();
+  };
+
+  vision::Image frame;
+  if (mp4) {
+    vision::VideoOptions options;
+    options.width = clip.width;
+    options.height = clip.height;
+    options.fps = clip.fps;
+    options.crf = static_cast<int>(c.integer("crf"));
+    if (clip.audio) options.audio_sample_rate = clip.audio->sample_rate;
+    if (!comment.empty()) options.metadata.emplace_back("comment", comment);
+    // Removes its temporary file when a frame fails or the run is cancelled.
+    vision::Mp4Writer writer(path, options);
+    if (clip.audio) writer.add_audio(clip.audio->samples.data(), clip.audio->samples.size());
+    for (int64_t f = 0; f < clip.frame_count; ++f) {
+      clip.render_frame(f, frame);
+      writer.add_frame(frame);
+      frame_done(f + 1);
+    }
+    writer.finish();
+  } else {
+    // A folder of frame_000001.png ... (each with the seed) and audio.wav, as
+    // `mmgen avatar` and vision::write_png_sequence lay them out.
+    std::error_code ec;
+    fs::create_directories(path, ec);
+    MMGEN_CHECK(fs::is_directory(path), path.string(), ": cannot create the folder");
+    vision::PngText text;
+    if (!seed.empty()) text.emplace_back("seed", seed);
+    for (int64_t f = 0; f < clip.frame_count; ++f) {
+      clip.render_frame(f, frame);
+      char name[32];
+      std::snprintf(name, sizeof(name), "frame_%06lld.png", static_cast<long long>(f + 1));
+      vision::write_png(path / name, frame, text);
+      frame_done(f + 1);
+    }
+    if (clip.audio) audio::write_wav(path / "audio.wav", *clip.audio, audio::WavEncoding::kPcm16);
+  }
+  Value out = Value::of_text(path.string(), PortType::kFile);
+  out.video = video.video;
+  out.metadata = video.metadata;
+  c.set_output("path", std::move(out));
+}
+
 NodeSpec save_video_node() {
   NodeSpec s;
   s.type = "io.save_video";
-  s.help = "Writes a video file";
-  s.available = false;
-  s.unavailable_reason = "video writing is not part of this version";
-  s.fields = {port_field("video", PortType::kVideo, "the video"), filename_field(".mp4")};
-  s.outputs = {{"path", PortType::kFile, "the video written"}};
+  s.help = "Writes a video as MP4 (H.264 + AAC) or as a PNG sequence with a WAV";
+  FieldSpec format = text_field(
+      "format", "\"mp4\", \"png\" (a folder of frames + audio.wav) or \"auto\" (by the name)",
+      "auto");
+  format.check = [](const Value& v) {
+    MMGEN_CHECK(v.text == "auto" || v.text == "mp4" || v.text == "png",
+                "must be \"auto\", \"mp4\" or \"png\", got \"", v.text, "\"");
+  };
+  s.fields = {port_field("video", PortType::kVideo, "the video"),
+              filename_field(".mp4; a folder for a PNG sequence"), format,
+              int_field("crf", "H.264 quality (lower is better and larger)", 20, 0, 51)};
+  s.outputs = {{"path", PortType::kFile, "the MP4 (or the PNG sequence's folder) written"}};
+  s.run = run_save_video;
   return s;
 }
 

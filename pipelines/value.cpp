@@ -62,6 +62,14 @@ Value Value::of_tokens(TokenStream tokens, Metadata metadata) {
   return v;
 }
 
+Value Value::of_video(VideoClip video, Metadata metadata) {
+  Value v;
+  v.type = PortType::kVideo;
+  v.video = std::make_shared<const VideoClip>(std::move(video));
+  v.metadata = std::move(metadata);
+  return v;
+}
+
 std::string Value::meta(std::string_view key) const {
   for (const auto& [k, v] : metadata)
     if (k == key) return v;
@@ -101,8 +109,13 @@ std::string Value::describe() const {
     }
     case PortType::kTokens:
       return tokens ? std::to_string(tokens->ids.size()) + " tokens" : "tokens (none)";
-    case PortType::kVideo:
-      return "video";
+    case PortType::kVideo: {
+      if (!video) return "video (none)";
+      char buffer[96];
+      std::snprintf(buffer, sizeof(buffer), "video %dx%d, %lld frames at %d fps", video->width,
+                    video->height, static_cast<long long>(video->frame_count), video->fps);
+      return buffer;
+    }
   }
   return "?";
 }

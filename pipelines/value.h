@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -13,6 +14,7 @@
 
 #include "audio/wav.h"
 #include "pipelines/port_type.h"
+#include "vision/avatar_signals.h"
 #include "vision/image.h"
 
 namespace mmgen::pipelines {
@@ -20,6 +22,23 @@ namespace mmgen::pipelines {
 struct TokenStream {
   std::vector<int32_t> ids;
   std::string text;
+};
+
+// When each phoneme of spoken audio sounds (seconds from its start); audio.tts
+// attaches them so a talking head can shape its mouth from them.
+using PhonemeTimings = std::vector<vision::PhonemeTiming>;
+
+// A video as frames made on demand (rendering a long clip up front would hold
+// every frame in memory): io.save_video pulls them in order, once each.
+struct VideoClip {
+  int width = 0, height = 0;
+  int fps = 25;
+  int64_t frame_count = 0;
+  // Renders frame `index` (0 <= index < frame_count) into `out`.
+  std::function<void(int64_t index, vision::Image& out)> render_frame;
+  std::shared_ptr<const audio::WavAudio> audio;  // mono soundtrack; may be null
+
+  double seconds() const { return fps > 0 ? static_cast<double>(frame_count) / fps : 0.0; }
 };
 
 // Ordered key/value pairs ("seed", "parameters", ...).
@@ -34,6 +53,8 @@ struct Value {
   std::shared_ptr<const vision::Image> image;
   std::shared_ptr<const audio::WavAudio> audio;  // mono or interleaved
   std::shared_ptr<const TokenStream> tokens;
+  std::shared_ptr<const PhonemeTimings> phonemes;  // audio: optional phoneme timings
+  std::shared_ptr<const VideoClip> video;
   Metadata metadata;
 
   static Value of_text(std::string s, PortType type = PortType::kText);
@@ -43,6 +64,7 @@ struct Value {
   static Value of_image(vision::Image image, Metadata metadata = {});
   static Value of_audio(audio::WavAudio audio, Metadata metadata = {});
   static Value of_tokens(TokenStream tokens, Metadata metadata = {});
+  static Value of_video(VideoClip video, Metadata metadata = {});
 
   // The value of a metadata key, or "" when absent.
   std::string meta(std::string_view key) const;

@@ -311,6 +311,8 @@ struct Mp4Writer::State {
     open_video();
     if (options.audio_sample_rate > 0) open_audio();
 
+    for (const auto& [key, value] : options.metadata)
+      av_dict_set(&format->metadata, key.c_str(), value.c_str(), 0);
     check(avio_open(&format->pb, temp_path.c_str(), AVIO_FLAG_WRITE),
           ("creating " + temp_path.string()).c_str());
     AVDictionary* raw_options = nullptr;

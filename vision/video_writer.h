@@ -5,6 +5,8 @@
 #include <cstddef>
 #include <filesystem>
 #include <memory>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "vision/image.h"
@@ -16,6 +18,8 @@ struct VideoOptions {
   int fps = 25;
   int audio_sample_rate = 0;  // 0: no audio stream
   int crf = 20;               // H.264 quality (libx264 CRF)
+  // MP4 container tags ("comment", "title", ...), written as given (Mp4Writer only).
+  std::vector<std::pair<std::string, std::string>> metadata;
 };
 
 // Writes an MP4 (H.264 video in yuv420p + AAC audio) to `path` atomically: a temporary name

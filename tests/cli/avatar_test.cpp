@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "audio/wav.h"
+#include "tests/support/cli_runner.h"
 #include "tests/support/test_support.h"
 #include "vision/image.h"
 #include "vision/png.h"
@@ -23,27 +24,13 @@ namespace {
 namespace fs = std::filesystem;
 using Catch::Matchers::Contains;
 
-struct CliRun {
-  int exit_code = -1;
-  std::string output;
-};
+using CliRun = test::CommandRun;
+using test::run_command;
 
-CliRun run_command(const std::string& command) {
-  CliRun result;
-  std::FILE* pipe = ::popen(command.c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  char buffer[65536];
-  size_t n;
-  while ((n = std::fread(buffer, 1, sizeof(buffer), pipe)) > 0) result.output.append(buffer, n);
-  const int status = ::pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
-}
-
-std::string quoted(const fs::path& path) { return "'" + path.string() + "'"; }
+std::string quoted(const fs::path& path) { return test::shell_quoted(path.string()); }
 
 CliRun run_mmgen(const std::string& arguments) {
-  return run_command(std::string("'") + MMGEN_CLI_PATH + "' " + arguments + " 2>&1");
+  return run_command(test::shell_quoted(MMGEN_CLI_PATH) + " " + arguments + " 2>&1");
 }
 
 fs::path face_api_dir() {

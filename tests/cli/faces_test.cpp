@@ -9,6 +9,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "tests/support/cli_runner.h"
 #include "tests/support/test_support.h"
 
 namespace mmgen {
@@ -17,23 +18,11 @@ namespace {
 namespace fs = std::filesystem;
 using Catch::Matchers::Contains;
 
-struct CliRun {
-  int exit_code = -1;
-  std::string output;
-};
+using CliRun = test::CommandRun;
 
 CliRun run_mmgen(const std::string& arguments, bool with_stderr) {
-  const std::string command = std::string("'") + MMGEN_CLI_PATH + "' " + arguments +
-                              (with_stderr ? " 2>&1" : " 2>/dev/null");
-  CliRun result;
-  std::FILE* pipe = ::popen(command.c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  char buffer[65536];
-  size_t n;
-  while ((n = std::fread(buffer, 1, sizeof(buffer), pipe)) > 0) result.output.append(buffer, n);
-  const int status = ::pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
+  return test::run_command(test::shell_quoted(MMGEN_CLI_PATH) + " " + arguments +
+                           (with_stderr ? " 2>&1" : " 2>/dev/null"));
 }
 
 fs::path face_api_dir() {

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "core/model_file.h"
+#include "tests/support/cli_runner.h"
 #include "tests/support/test_support.h"
 
 namespace mmgen {
@@ -16,31 +17,14 @@ namespace {
 
 using Catch::Matchers::Contains;
 
-struct CliRun {
-  int exit_code = -1;
-  std::string output;
-};
-
-std::string shell_quoted(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
+using CliRun = test::CommandRun;
+using test::shell_quoted;
 
 // stderr is dropped unless with_stderr; stdin reads `input`.
 CliRun run_mmgen(const std::string& command_line, bool with_stderr, const std::string& input = "") {
-  const std::string command = "printf %s " + shell_quoted(input) + " | " +
-                              shell_quoted(MMGEN_CLI_PATH) + " " + command_line +
-                              (with_stderr ? " 2>&1" : " 2>/dev/null");
-  CliRun result;
-  std::FILE* pipe = ::popen(command.c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  char buffer[65536];
-  size_t n;
-  while ((n = std::fread(buffer, 1, sizeof(buffer), pipe)) > 0) result.output.append(buffer, n);
-  const int status = ::pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
+  return test::run_command("printf %s " + shell_quoted(input) + " | " +
+                           shell_quoted(MMGEN_CLI_PATH) + " " + command_line +
+                           (with_stderr ? " 2>&1" : " 2>/dev/null"));
 }
 
 std::string ids_line(const std::string& model) {

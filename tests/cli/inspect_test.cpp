@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/model_file.h"
+#include "tests/support/cli_runner.h"
 #include "tests/support/test_support.h"
 
 namespace mmgen {
@@ -15,29 +16,13 @@ namespace {
 using Catch::Matchers::Contains;
 using Catch::Matchers::StartsWith;
 
-struct RunResult {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr together
-};
+using RunResult = test::CommandRun;
 
-std::string quoted(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
+std::string quoted(const std::string& s) { return test::shell_quoted(s); }
 
 RunResult run_cli(const std::string& args, bool with_stderr = true) {
-  const std::string command =
-      quoted(MMGEN_CLI_PATH) + " " + args + (with_stderr ? " 2>&1" : " 2>/dev/null");
-  RunResult result;
-  std::FILE* pipe = ::popen(command.c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  char buffer[65536];
-  size_t n;
-  while ((n = std::fread(buffer, 1, sizeof(buffer), pipe)) > 0) result.output.append(buffer, n);
-  const int status = ::pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
+  return test::run_command(quoted(MMGEN_CLI_PATH) + " " + args +
+                           (with_stderr ? " 2>&1" : " 2>/dev/null"));
 }
 
 std::vector<std::filesystem::path> golden_weight_files() {

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "audio/wav.h"
+#include "tests/support/cli_runner.h"
 #include "tests/support/test_support.h"
 
 namespace mmgen {
@@ -19,32 +20,16 @@ namespace {
 namespace fs = std::filesystem;
 using Catch::Matchers::Contains;
 
-struct CliRun {
-  int exit_code = -1;
-  std::string output;  // stdout (and stderr unless kept apart)
-};
+using CliRun = test::CommandRun;
 
-std::string quoted(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
+std::string quoted(const std::string& s) { return test::shell_quoted(s); }
 
 // Runs mmgen with `args`; stdin from `input` (or /dev/null); stderr merged into
 // the output unless `stdout_only`.
 CliRun run(const std::string& args, const std::string& input = "/dev/null",
            bool stdout_only = false) {
-  const std::string command = quoted(MMGEN_CLI_PATH) + " " + args +
-                              (stdout_only ? " 2>/dev/null" : " 2>&1") + " <" + quoted(input);
-  CliRun result;
-  std::FILE* pipe = ::popen(command.c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  char buffer[4096];
-  size_t n;
-  while ((n = std::fread(buffer, 1, sizeof(buffer), pipe)) > 0) result.output.append(buffer, n);
-  const int status = ::pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
+  return test::run_command(quoted(MMGEN_CLI_PATH) + " " + args +
+                           (stdout_only ? " 2>/dev/null" : " 2>&1") + " <" + quoted(input));
 }
 
 std::string golden(const std::string& name) {

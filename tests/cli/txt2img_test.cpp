@@ -11,6 +11,7 @@
 #include "core/sha256.h"
 #include "diffusion/png_parameters.h"
 #include "tests/diffusion/sd_layout_writers.h"
+#include "tests/support/cli_runner.h"
 #include "tests/support/test_support.h"
 #include "vision/png.h"
 
@@ -19,28 +20,12 @@ namespace {
 
 using Catch::Matchers::Contains;
 
-struct CliRun {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr
-};
+using CliRun = test::CommandRun;
 
-std::string quoted(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
+std::string quoted(const std::string& s) { return test::shell_quoted(s); }
 
 CliRun run(const std::string& args) {
-  const std::string command = quoted(MMGEN_CLI_PATH) + " " + args + " 2>&1 </dev/null";
-  CliRun result;
-  std::FILE* pipe = ::popen(command.c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  char buffer[4096];
-  size_t n;
-  while ((n = std::fread(buffer, 1, sizeof(buffer), pipe)) > 0) result.output.append(buffer, n);
-  const int status = ::pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
+  return test::run_command(quoted(MMGEN_CLI_PATH) + " " + args + " 2>&1 </dev/null");
 }
 
 std::string model() { return quoted(test::golden_file("sd1/sd1_tiny.safetensors").string()); }

@@ -7,6 +7,7 @@
 
 #include "diffusion/png_parameters.h"
 #include "tests/pipelines/pipeline_test_util.h"
+#include "tests/support/cli_runner.h"
 #include "vision/png.h"
 
 namespace mmgen {
@@ -14,28 +15,12 @@ namespace {
 
 using Catch::Matchers::Contains;
 
-struct CliRun {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr
-};
+using CliRun = test::CommandRun;
 
-std::string quoted(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
+std::string quoted(const std::string& s) { return test::shell_quoted(s); }
 
 CliRun run(const std::string& args) {
-  const std::string command = quoted(MMGEN_CLI_PATH) + " " + args + " 2>&1 </dev/null";
-  CliRun result;
-  std::FILE* pipe = ::popen(command.c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  char buffer[4096];
-  size_t n;
-  while ((n = std::fread(buffer, 1, sizeof(buffer), pipe)) > 0) result.output.append(buffer, n);
-  const int status = ::pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
+  return test::run_command(quoted(MMGEN_CLI_PATH) + " " + args + " 2>&1 </dev/null");
 }
 
 }  // namespace
@@ -76,7 +61,7 @@ TEST_CASE("mmgen run reports bad input in one line and writes nothing", "[pipeli
              Contains("input \"model\" (file) is required"));
   CHECK_THAT(error(run("run no-such-pipeline")),
              Contains("\"no-such-pipeline\" is neither a file nor a built-in pipeline; built-in: "
-                      "prompt-to-image, text-to-image, voice"));
+                      "avatar-video, prompt-to-image, story-video, text-to-image, voice"));
   CHECK(std::filesystem::is_empty(dir));
 }
 
@@ -88,12 +73,14 @@ TEST_CASE("mmgen pipelines lists the built-in pipelines with their inputs", "[pi
              Contains("\ntext-to-image: Stable Diffusion 1.x renders a prompt") &&
                  Contains("\nvoice: Text to speech") &&
                  Contains("\nprompt-to-image: A language model expands") &&
+                 Contains("\navatar-video: A portrait speaks a script") &&
+                 Contains("\nstory-video: A language model writes a short script") &&
                  Contains("  prompt           text     what the image shows (required)") &&
                  Contains("  steps            integer  sampling steps (default 20)"));
   const CliRun nodes = run("pipelines --nodes");
   REQUIRE(nodes.exit_code == 0);
   CHECK_THAT(nodes.output, Contains("\ndiffusion.txt2img: ") && Contains("vision.avatar_video: ") &&
-                               Contains("[not available: "));
+                               Contains("io.save_video: "));
 }
 
 }  // namespace mmgen

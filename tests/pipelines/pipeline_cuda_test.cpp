@@ -1,5 +1,6 @@
 // Pipelines on a CUDA device: the built-in text-to-image and voice runs match
-// the CPU's, and the model cache keeps one model per device.
+// the CPU's, the model cache keeps one model per device, and avatar-video
+// renders as many frames as on the CPU.
 #include <catch2/catch.hpp>
 #include <cmath>
 
@@ -65,6 +66,30 @@ TEST_CASE("voice on CUDA matches the CPU run", "[cuda][pipelines]") {
   for (size_t i = 0; i < x.size(); ++i)
     max_diff = std::max(max_diff, double(std::fabs(x[i] - y[i])));
   CHECK(max_diff < 1e-2);
+}
+
+TEST_CASE("avatar-video on CUDA renders the clip the CPU renders", "[cuda][pipelines]") {
+  const std::filesystem::path face_api =
+      test::test_data_dir() / ".." / ".." / "third_party" / "face-api";
+  const pipelines::InputValues values = {
+      {"voice", test::tts_model()},
+      {"voice_config", test::tts_voice()},
+      {"vits_config", test::tts_vits_config()},
+      {"portrait", (face_api / "samples" / "sample2.jpg").string()},
+      {"face_models", (face_api / "model").string()},
+      {"script", "Hello there."},
+      {"fps", "10"},
+      {"size", "128"},
+      {"seed", "3"}};
+  pipelines::ModelCache models;
+  const auto cpu_dir = test::temp_dir("avatar_cpu"), gpu_dir = test::temp_dir("avatar_gpu");
+  const auto cpu = run_on(Device::cpu(), "avatar-video", values, models, cpu_dir);
+  const auto gpu = run_on(Device::cuda(), "avatar-video", values, models, gpu_dir);
+  REQUIRE(gpu.output("video")->value.video != nullptr);
+  CHECK(gpu.output("video")->value.video->frame_count ==
+        cpu.output("video")->value.video->frame_count);
+  CHECK(gpu.output("video")->value.meta("mouth") == "phonemes");
+  CHECK(std::filesystem::file_size(gpu_dir / "video.mp4") > 0);
 }
 
 }  // namespace mmgen

@@ -59,18 +59,6 @@ TEST_CASE("An unknown node type is named with the known ones", "[pipelines]") {
                     Contains("known types: text.template, text.generate"));
 }
 
-TEST_CASE("Node types not in this build are refused as unavailable", "[pipelines]") {
-  const std::string e = validation_error(R"({"nodes": {
-      "v": {"type": "vision.avatar_video"},
-      "s": {"type": "io.save_video", "inputs": {"video": ["v", "video"]}}}})");
-  CHECK_THAT(e, Contains("node \"v\" (vision.avatar_video): node type \"vision.avatar_video\" is "
-                         "not available in this build"));
-  CHECK_THAT(validation_error(R"({"nodes": {"s": {"type": "io.save_video"}}})"),
-             Contains("\"io.save_video\" is not available in this build"));
-  REQUIRE(pipelines::find_node_spec("vision.avatar_video") != nullptr);
-  CHECK_FALSE(pipelines::find_node_spec("vision.avatar_video")->available);
-}
-
 TEST_CASE("Unknown and missing fields name the node and the field", "[pipelines]") {
   CHECK_THAT(validation_error(image_pipeline(", \"stepz\": 3")),
              Contains("node \"render\" (diffusion.txt2img): unknown field \"stepz\"; fields of "

@@ -157,7 +157,8 @@ void check_forms(const std::string& model, int32_t seed) {
 
     // Decode steps over the cache, each fed the CPU's greedy token. A CPU decode step
     // with Q8_0 weights rounds its activations to int8 (kernels/cpu/row_dot.h; the
-    // CUDA kernels keep f32): ~1-2% rel_l2 on the tiny models (tests/text/llm_decode_test).
+    // CUDA kernels keep f32). Against f32 activations on the CPU, the three tiny models
+    // measured rel_l2 1.1-1.8% and max_abs up to 1.9% of the logits' scale.
     const bool int8_decode = cpu->weights().layers[0].o.dtype() == DType::kQ8_0 &&
                              kernels::cpu::has_int8_activation_dot(DType::kQ8_0);
     int32_t next = static_cast<int32_t>(
@@ -166,7 +167,7 @@ void check_forms(const std::string& model, int32_t seed) {
       const Tensor c = cpu->forward({next}, cpu_cache);
       const Tensor g = gpu->forward({next}, gpu_cache);
       if (int8_decode)
-        check_close(g, c, form.label + " decode step " + std::to_string(step), 0.1, 0.03);
+        check_close(g, c, form.label + " decode step " + std::to_string(step), 0.05, 0.03);
       else
         check_close(g, c, form.label + " decode step " + std::to_string(step));
       next = static_cast<int32_t>(kernels::argmax(c).to_i64_vector()[0]);
