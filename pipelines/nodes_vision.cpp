@@ -1,4 +1,4 @@
-// vision.load_image (PNG or JPEG) and vision.avatar_video (a talking head: a
+// vision.load_image (PNG, JPEG or WebP) and vision.avatar_video (a talking head: a
 // portrait animated by speech). The avatar node does the work that needs the
 // whole clip up front (face analysis, crop, the driving signals of every frame);
 // its video value renders each frame on demand, so io.save_video writes a long

@@ -8,7 +8,7 @@ PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git
   libeigen3-dev nlohmann-json3-dev libcli11-dev zlib1g-dev libpcre2-dev libpng-dev
   libespeak-ng-dev espeak-ng-data libsamplerate0-dev
-  libjpeg62-turbo-dev
+  libjpeg62-turbo-dev libwebp-dev
   libavformat-dev libavcodec-dev libswscale-dev libswresample-dev libavutil-dev ffmpeg
   catch2
 )

@@ -11,6 +11,7 @@
 
 #include "core/error.h"
 #include "vision/png.h"
+#include "vision/webp.h"
 
 namespace mmgen::vision {
 namespace {
@@ -98,7 +99,8 @@ Image read_image(const std::filesystem::path& path) {
       bytes[3] == 'G') {
     return decode_png(bytes, path.string()).image;
   }
-  fail(path.string(), ": not a PNG or JPEG image");
+  if (is_webp(bytes)) return decode_webp(bytes, path.string());
+  fail(path.string(), ": not a PNG, JPEG or WebP image");
 }
 
 }  // namespace mmgen::vision

@@ -15,8 +15,8 @@ namespace mmgen::vision {
 Image decode_jpeg(const std::vector<uint8_t>& bytes, const std::string& source = "JPEG data");
 Image read_jpeg(const std::filesystem::path& path);
 
-// A PNG or JPEG file, told apart by its first bytes; throws Error naming the file
-// for anything else.
+// A PNG, JPEG or WebP file, told apart by its first bytes; throws Error naming the
+// file for anything else.
 Image read_image(const std::filesystem::path& path);
 
 }  // namespace mmgen::vision

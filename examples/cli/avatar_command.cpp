@@ -177,7 +177,7 @@ Command make_avatar_command() {
     CLI::App* app = parent.add_subcommand(
         "avatar", "Render a talking-head video (MP4) from a portrait and speech");
     AvatarCliOptions& o = *options;
-    app->add_option("-i,--input", o.input, "Portrait picture (PNG or JPEG) with one clear face")
+    app->add_option("-i,--input", o.input, "Portrait picture (PNG, JPEG or WebP) with one clear face")
         ->required();
     app->add_option("-t,--text", o.text, "Text to speak (needs -m VOICE)");
     app->add_option("-m,--model", o.model, "VITS voice checkpoint for -t (as for `mmgen tts`)");

@@ -1,4 +1,4 @@
-// `mmgen faces`: face boxes and 68-point landmarks of a PNG or JPEG picture with
+// `mmgen faces`: face boxes and 68-point landmarks of a PNG, JPEG or WebP picture with
 // face-api's tiny face detector and landmark nets (docs/vision.md).
 #include <cstdio>
 #include <filesystem>
@@ -95,9 +95,9 @@ Command make_faces_command() {
   Command command;
   command.attach_fn = [options](CLI::App& parent, Command& self) {
     CLI::App* app = parent.add_subcommand(
-        "faces", "Detect faces and their 68 landmarks in a PNG or JPEG picture");
+        "faces", "Detect faces and their 68 landmarks in a PNG, JPEG or WebP picture");
     FacesOptions& o = *options;
-    app->add_option("-i,--input", o.input, "Input picture (PNG or JPEG)")->required();
+    app->add_option("-i,--input", o.input, "Input picture (PNG, JPEG or WebP)")->required();
     app->add_option("-o,--output", o.output, "Write the picture with boxes and landmarks (PNG)");
     app->add_flag("--json", o.json, "Print the boxes and landmarks as JSON");
     app->add_option("--models", o.models,

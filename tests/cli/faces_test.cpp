@@ -69,7 +69,7 @@ TEST_CASE("mmgen faces reports bad input in one line", "[cli][faces]") {
   std::ofstream(tmp / "notes.jpg") << "not a picture";
   CliRun run = run_mmgen("faces -i '" + (tmp / "notes.jpg").string() + "'", true);
   CHECK(run.exit_code != 0);
-  CHECK_THAT(run.output, Contains("notes.jpg") && Contains("not a PNG or JPEG"));
+  CHECK_THAT(run.output, Contains("notes.jpg") && Contains("not a PNG, JPEG or WebP"));
   run = run_mmgen("faces -i x.jpg --models '" + tmp.string() + "'", true);
   CHECK(run.exit_code != 0);
   CHECK_THAT(run.output, Contains("tiny_face_detector_model-weights_manifest.json"));

@@ -169,4 +169,21 @@ TEST_CASE("The C embedding example runs a built-in pipeline", "[pipelines][capi]
   CHECK(std::filesystem::exists(dir / "image.png"));
 }
 
+TEST_CASE("The C embedding example speaks a voice clip", "[pipelines][capi]") {
+  const auto dir = test::temp_dir("embed_voice");
+  const test::CommandRun run = test::run_command(
+      test::shell_quoted(MMGEN_EMBED_PATH) + " voice " + test::shell_quoted(dir.string()) + " " +
+      test::shell_quoted("model=" + test::tts_model()) + " " +
+      test::shell_quoted("config=" + test::tts_voice()) + " " +
+      test::shell_quoted("vits_config=" + test::tts_vits_config()) +
+      " 'text=Hello there.' seed=5 2>&1");
+  INFO(run.output);
+  CHECK(run.exit_code == 0);
+  CHECK_THAT(run.output, Contains(" audio ") && Contains("at 22050 Hz") && Contains("seed 5"));
+  bool wrote_wav = false;
+  for (const auto& entry : std::filesystem::directory_iterator(dir))
+    wrote_wav |= entry.path().extension() == ".wav" && entry.file_size() > 44;
+  CHECK(wrote_wav);
+}
+
 }  // namespace mmgen

@@ -39,7 +39,7 @@ TEST_CASE("Bad JPEG data gives one clear error", "[jpeg]") {
                     Catch::Contains("cut.jpg") && Catch::Contains("invalid JPEG"));
   std::ofstream(dir / "text.png") << "plain text, not a picture";
   CHECK_THROWS_WITH(read_image(dir / "text.png"),
-                    Catch::Contains("text.png") && Catch::Contains("not a PNG or JPEG"));
+                    Catch::Contains("text.png") && Catch::Contains("not a PNG, JPEG or WebP"));
   CHECK_THROWS_WITH(read_image(dir / "absent.jpg"), Catch::Contains("absent.jpg"));
 }
 
