@@ -30,8 +30,9 @@ void fused_dot_rows(DType type, const void* w, size_t row_bytes, int64_t n, cons
 // quantised once per product to blocks of 32 int8 values with one f32 scale each
 // (round(x / d), d = max|x| / 127 over the block), and each weight block's dot
 // product is summed exactly in int32 (AVX-512 VNNI) before the two scales apply.
-// This is about twice as fast as converting every weight to f32, at the cost of
-// rounding the activations to 8 bits (see docs/llm.md). True where compiled in.
+// It rounds the activations to 8 bits (see docs/llm.md) and, measured idle on Zen 4,
+// streams the weights slower than converting them to f32 in registers, so it is off
+// unless MMGEN_Q8_INT8_DOT=1 is set; true only then and where compiled in.
 bool has_int8_activation_dot(DType type);
 
 // Bytes that quantize_activation_row writes for a row of k values (k % 32 == 0).
