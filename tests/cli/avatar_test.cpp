@@ -14,6 +14,7 @@
 
 #include "audio/wav.h"
 #include "tests/support/cli_runner.h"
+#include "tests/support/media_probe.h"
 #include "tests/support/test_support.h"
 #include "vision/image.h"
 #include "vision/png.h"
@@ -59,33 +60,9 @@ fs::path write_speech(const fs::path& dir, double seconds, int rate) {
   return path;
 }
 
-struct Probe {
-  int video_streams = 0, audio_streams = 0;
-  double video_duration = 0, audio_duration = 0;
-  std::string video_codec;
-  int width = 0, height = 0;
-};
+using Probe = test::MediaProbe;
 
-Probe ffprobe(const fs::path& mp4) {
-  const CliRun run = run_command("ffprobe -v error -show_streams -of json " + quoted(mp4));
-  REQUIRE(run.exit_code == 0);
-  const nlohmann::json json = nlohmann::json::parse(run.output);
-  Probe probe;
-  for (const nlohmann::json& stream : json["streams"]) {
-    const double duration = std::stod(stream.value("duration", std::string("0")));
-    if (stream["codec_type"] == "video") {
-      ++probe.video_streams;
-      probe.video_duration = duration;
-      probe.video_codec = stream["codec_name"];
-      probe.width = stream["width"];
-      probe.height = stream["height"];
-    } else if (stream["codec_type"] == "audio") {
-      ++probe.audio_streams;
-      probe.audio_duration = duration;
-    }
-  }
-  return probe;
-}
+Probe ffprobe(const fs::path& mp4) { return test::probe_media(mp4); }
 
 }  // namespace
 

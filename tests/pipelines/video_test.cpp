@@ -14,6 +14,7 @@
 #include "pipelines/builtin.h"
 #include "tests/pipelines/pipeline_test_util.h"
 #include "tests/support/cli_runner.h"
+#include "tests/support/media_probe.h"
 #include "vision/png.h"
 
 namespace mmgen {
@@ -47,36 +48,9 @@ pipelines::InputValues avatar_inputs(const std::string& seed) {
           {"seed", seed}};
 }
 
-struct Probe {
-  int video_streams = 0, audio_streams = 0;
-  double video_duration = 0, audio_duration = 0;
-  int width = 0, height = 0;
-  std::string video_codec, comment;
-};
+using Probe = test::MediaProbe;
 
-Probe ffprobe(const fs::path& mp4) {
-  const test::CommandRun run = test::run_command(
-      "ffprobe -v error -show_streams -show_format -of json " + test::shell_quoted(mp4.string()));
-  INFO(run.output);
-  REQUIRE(run.exit_code == 0);
-  const nlohmann::json json = nlohmann::json::parse(run.output);
-  Probe probe;
-  for (const nlohmann::json& stream : json["streams"]) {
-    const double duration = std::stod(stream.value("duration", std::string("0")));
-    if (stream["codec_type"] == "video") {
-      ++probe.video_streams;
-      probe.video_duration = duration;
-      probe.video_codec = stream["codec_name"];
-      probe.width = stream["width"];
-      probe.height = stream["height"];
-    } else if (stream["codec_type"] == "audio") {
-      ++probe.audio_streams;
-      probe.audio_duration = duration;
-    }
-  }
-  if (json["format"].contains("tags")) probe.comment = json["format"]["tags"].value("comment", "");
-  return probe;
-}
+Probe ffprobe(const fs::path& mp4) { return test::probe_media(mp4); }
 
 // One video and one audio stream of the same length, within a frame.
 void check_talking_head_mp4(const fs::path& mp4, int size, int fps) {
