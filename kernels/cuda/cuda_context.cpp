@@ -1,5 +1,8 @@
 #include "kernels/cuda/cuda_context.h"
 
+#include <cstdlib>
+#include <string_view>
+
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -86,6 +89,14 @@ DeviceHandles& handles_of(Device device) {
 
 }  // namespace
 
+bool tf32_enabled() {
+  static const bool enabled = [] {
+    const char* env = std::getenv("MMGEN_CUDA_TF32");
+    return env != nullptr && std::string_view(env) == "1";
+  }();
+  return enabled;
+}
+
 cublasHandle_t cublas_handle(Device device) {
   std::lock_guard<std::mutex> lock(contexts_mutex());
   DeviceHandles& handles = handles_of(device);
@@ -93,8 +104,9 @@ cublasHandle_t cublas_handle(Device device) {
     DeviceGuard guard(device);
     cublasHandle_t handle = nullptr;
     check_cublas(cublasCreate(&handle), "cublasCreate");
-    // Accuracy first: plain f32 arithmetic, never TF32 tensor cores.
-    const cublasStatus_t math = cublasSetMathMode(handle, CUBLAS_DEFAULT_MATH);
+    // Accuracy first: plain f32 arithmetic unless the user opts into TF32 tensor cores.
+    const cublasStatus_t math = cublasSetMathMode(
+        handle, tf32_enabled() ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH);
     const cublasStatus_t bind = cublasSetStream(handle, stream());
     if (math != CUBLAS_STATUS_SUCCESS || bind != CUBLAS_STATUS_SUCCESS) {
       cublasDestroy(handle);

@@ -33,7 +33,11 @@ class DeviceGuard {
   bool changed_ = false;
 };
 
-// The cuBLAS handle of a device, created on first use (full f32 math: no TF32)
+// True when MMGEN_CUDA_TF32=1: cuBLAS may then run f32 products on TF32 tensor cores
+// (inputs rounded to 10-bit mantissas, ~1e-3 relative error; several times faster).
+bool tf32_enabled();
+
+// The cuBLAS handle of a device, created on first use (full f32 math unless tf32_enabled())
 // and bound to stream(). The caller's current device must be `device`.
 cublasHandle_t cublas_handle(Device device);
 // The cuBLASLt handle of a device, created on first use.
