@@ -338,11 +338,11 @@ def main():
     ap.add_argument("--data", default="/usr/share/games/fortunes")
     ap.add_argument("--out", default="models/fortune-llama")
     ap.add_argument("--seed", type=int, default=1234)
-    ap.add_argument("--merges", type=int, default=2000)
-    ap.add_argument("--steps", type=int, default=600)
+    ap.add_argument("--merges", type=int, default=1000)
+    ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--seq", type=int, default=128)
-    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--seq", type=int, default=64)
+    ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -365,7 +365,7 @@ def main():
     data = torch.tensor(stream, dtype=torch.long)
     print("training tokens: %d" % len(data), flush=True)
 
-    c = dict(vocab=len(tok.tokens), dim=256, layers=4, heads=4, ff=704, ctx=256, eps=1e-5, rope_base=10000.0)
+    c = dict(vocab=len(tok.tokens), dim=128, layers=4, heads=4, ff=352, ctx=256, eps=1e-5, rope_base=10000.0)
     model = Llama(c)
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
@@ -395,7 +395,8 @@ def main():
         for p in model.parameters():
             if p.dim() >= 2:
                 p.copy_(p.half().float())
-    held_seqs = [[tok.eos] + tok.encode(f) for f in held]
+    # The first 300 held-out fortunes keep the evaluation short on a slow CPU.
+    held_seqs = [[tok.eos] + tok.encode(f) for f in held[:300]]
     ppl, n_tok = perplexity(model, held_seqs, c["ctx"])
     # The fixture: a few short English held-out fortunes, one per line, for mmgen's test.
     fixture = [f for f in held if "\n" not in f and f.isascii() and 40 <= len(f) <= 200][:8]
