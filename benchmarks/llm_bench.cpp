@@ -14,7 +14,6 @@
 // each step's greedy token, which is fed to the next step (as generation does).
 //
 //   llm_bench [--threads N] [--quick] [--device cpu|cuda|cuda:N]
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -188,16 +187,8 @@ int run(int argc, char** argv) {
               "decode bound", "of bound");
   std::fflush(stdout);
 
-  const fs::path dir =
-      fs::temp_directory_path() / ("mmgen_llm_bench_" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  struct Cleanup {
-    fs::path dir;
-    ~Cleanup() {
-      std::error_code ec;
-      fs::remove_all(dir, ec);
-    }
-  } cleanup{dir};
+  const ScratchDir scratch("mmgen_llm_bench");
+  const fs::path& dir = scratch.path();
 
   for (const DType dtype : {DType::kF32, DType::kF16, DType::kQ8_0}) {
     const fs::path path = dir / ("llama_" + std::string(dtype_name(dtype)) + ".gguf");

@@ -20,7 +20,6 @@
 // warm-up run counts.
 //
 //   sd_bench [--threads N] [--quick] [--device cpu|cuda|cuda:N]
-#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -318,15 +317,8 @@ int run(int argc, char** argv) {
   std::printf("gemm_f32 %lld (before): %.1f GFLOP/s\n", static_cast<long long>(g), gemm_before);
   std::fflush(stdout);
 
-  const fs::path dir = fs::temp_directory_path() / ("mmgen_sd_bench_" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  struct Cleanup {
-    fs::path dir;
-    ~Cleanup() {
-      std::error_code ec;
-      fs::remove_all(dir, ec);
-    }
-  } cleanup{dir};
+  const ScratchDir scratch("mmgen_sd_bench");
+  const fs::path& dir = scratch.path();
   const fs::path path = dir / "sd15_random.safetensors";
 
   Builder unet_builder("model.diffusion_model.");

@@ -17,7 +17,6 @@
 // stage's time ends with a wait for the device, and a warm-up run comes first.
 //
 //   tts_bench [--threads N] [--quick] [--device cpu|cuda|cuda:N]
-#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -235,16 +234,8 @@ int run(int argc, char** argv) {
   const int all_threads = options.threads > 0
                               ? options.threads
                               : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  const fs::path dir =
-      fs::temp_directory_path() / ("mmgen_tts_bench_" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  struct Cleanup {
-    fs::path dir;
-    ~Cleanup() {
-      std::error_code ec;
-      fs::remove_all(dir, ec);
-    }
-  } cleanup{dir};
+  const ScratchDir scratch("mmgen_tts_bench");
+  const fs::path& dir = scratch.path();
 
   if (on_cpu) {
     std::printf("tts_bench: %s, threads 1 and %d%s\n", cpu_model().c_str(), all_threads,

@@ -6,7 +6,8 @@
 // diffusion/diffusers_layout.cpp, written out per block so the two check each other.
 #pragma once
 
-#include <array>
+#include <zlib.h>
+
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -19,6 +20,7 @@
 #include "core/error.h"
 #include "core/model_file.h"
 #include "core/safetensors.h"
+#include "tests/support/test_support.h"
 
 namespace mmgen::test {
 
@@ -33,21 +35,27 @@ inline NamedTensors tensors_under(const ModelFile& file, const std::string& pref
   return out;
 }
 
+// The tensors of `checkpoint` under `prefix` (prefix removed), filtered and edited by
+// `keep` (which may rename or replace a tensor; false drops it), written as a
+// safetensors file `file_name` in a fresh temporary folder `folder`.
+using TensorEdit = std::function<bool(std::string& name, Tensor& tensor)>;
+inline std::filesystem::path write_part(const std::filesystem::path& checkpoint,
+                                        const std::string& prefix, const std::string& folder,
+                                        const std::string& file_name, const TensorEdit& keep) {
+  const auto source = ModelFile::open(checkpoint);
+  NamedTensors tensors;
+  for (auto& [name, tensor] : tensors_under(*source, prefix))
+    if (keep(name, tensor)) tensors.emplace_back(name, tensor);
+  const auto path = temp_dir(folder) / file_name;
+  write_safetensors(path, tensors);
+  return path;
+}
+
 // ---- PyTorch zip checkpoint ---------------------------------------------------------------
 
 inline uint32_t crc32_of(const std::string& bytes) {
-  static const std::array<uint32_t, 256> table = [] {
-    std::array<uint32_t, 256> t{};
-    for (uint32_t i = 0; i < 256; ++i) {
-      uint32_t c = i;
-      for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-      t[i] = c;
-    }
-    return t;
-  }();
-  uint32_t crc = 0xFFFFFFFFu;
-  for (unsigned char b : bytes) crc = table[(crc ^ b) & 0xFF] ^ (crc >> 8);
-  return crc ^ 0xFFFFFFFFu;
+  return static_cast<uint32_t>(
+      crc32(0L, reinterpret_cast<const Bytef*>(bytes.data()), static_cast<uInt>(bytes.size())));
 }
 
 // A stored (uncompressed) zip archive, as torch.save writes one.

@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/model_file.h"
 #include "core/safetensors.h"
+#include "tests/diffusion/sd_layout_writers.h"
 #include "tests/support/test_support.h"
 
 namespace mmgen::diffusion {
@@ -35,19 +36,9 @@ Tensor fixture(const std::string& name) {
 
 // The tiny checkpoint's VAE tensors without the "first_stage_model." prefix,
 // filtered and edited by `keep` (which may rename or replace a tensor; false drops it).
-using Edit = std::function<bool(std::string& name, Tensor& tensor)>;
+using Edit = test::TensorEdit;
 std::filesystem::path write_standalone(const std::string& folder, const Edit& keep) {
-  const auto source = ModelFile::open(tiny_checkpoint());
-  std::vector<std::pair<std::string, Tensor>> tensors;
-  for (const TensorInfo& info : source->tensors()) {
-    if (info.name.rfind(kPrefix, 0) != 0) continue;
-    std::string name = info.name.substr(kPrefix.size());
-    Tensor tensor = source->tensor(info.name);
-    if (keep(name, tensor)) tensors.emplace_back(name, tensor);
-  }
-  const auto path = test::temp_dir(folder) / "vae.safetensors";
-  write_safetensors(path, tensors);
-  return path;
+  return test::write_part(tiny_checkpoint(), kPrefix, folder, "vae.safetensors", keep);
 }
 
 bool keep_all(std::string&, Tensor&) { return true; }

@@ -33,12 +33,6 @@ pipelines::InputValues tiny_image(const std::string& seed) {
           {"seed", seed}};
 }
 
-size_t count_files(const fs::path& dir) {
-  size_t n = 0;
-  for (const auto& entry : fs::recursive_directory_iterator(dir)) n += entry.is_regular_file();
-  return n;
-}
-
 }  // namespace
 
 TEST_CASE("text-to-image writes a 64x64 PNG with its seed in the parameters", "[pipelines]") {
@@ -70,7 +64,7 @@ TEST_CASE("text-to-image writes a 64x64 PNG with its seed in the parameters", "[
   CHECK(p.field("Model") == "sd1_tiny");
   CHECK(p.field("Model hash") == sha256_file_hex(test::sd_model()).substr(0, 10));
   // Only the PNG: no temporary file is left behind.
-  CHECK(count_files(dir) == 1);
+  CHECK(test::count_files(dir) == 1);
 
   // Events: each node starts and finishes, in order; the render node reports its 2 steps.
   std::vector<std::string> sequence;
@@ -144,7 +138,7 @@ TEST_CASE("Cancellation stops between nodes and between steps, writing nothing",
     CHECK_THAT(e.what(), Contains("cancelled at node \"render\""));
   }
   CHECK(steps == 1);
-  CHECK(count_files(dir) == 0);
+  CHECK(test::count_files(dir) == 0);
 }
 
 TEST_CASE("voice speaks the text into a WAV at the voice's rate", "[pipelines]") {

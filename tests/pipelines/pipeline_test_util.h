@@ -1,6 +1,7 @@
 // Shared by the pipeline tests: golden model paths and small runners.
 #pragma once
 
+#include <filesystem>
 #include <string>
 
 #include "pipelines/definition.h"
@@ -8,6 +9,14 @@
 #include "tests/support/test_support.h"
 
 namespace mmgen::test {
+
+// Regular files anywhere under `dir` (to see that no temporary file is left behind).
+inline size_t count_files(const std::filesystem::path& dir) {
+  size_t n = 0;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir))
+    n += entry.is_regular_file();
+  return n;
+}
 
 inline std::string sd_model() { return golden_file("sd1/sd1_tiny.safetensors").string(); }
 inline std::string llm_model() { return golden_file("llm/llama_tiny.gguf").string(); }

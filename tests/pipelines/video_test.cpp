@@ -65,12 +65,6 @@ void check_talking_head_mp4(const fs::path& mp4, int size, int fps) {
   CHECK(std::abs(probe.video_duration - probe.audio_duration) <= 1.0 / fps);
 }
 
-size_t count_files(const fs::path& dir) {
-  size_t n = 0;
-  for (const auto& entry : fs::recursive_directory_iterator(dir)) n += entry.is_regular_file();
-  return n;
-}
-
 }  // namespace
 
 TEST_CASE("avatar-video speaks the script as an MP4 with a step per frame", "[pipelines][video]") {
@@ -100,7 +94,7 @@ TEST_CASE("avatar-video speaks the script as an MP4 with a step per frame", "[pi
   CHECK(frame_steps == frame_total);
   check_talking_head_mp4(dir / "video.mp4", 128, 10);
   CHECK(ffprobe(dir / "video.mp4").comment == "Seed: 4");
-  CHECK(count_files(dir) == 1);  // no temporary file left
+  CHECK(test::count_files(dir) == 1);  // no temporary file left
 }
 
 TEST_CASE("audio.tts attaches phoneme timings spanning its audio", "[pipelines][video]") {
@@ -145,7 +139,7 @@ TEST_CASE("Cancelling avatar-video mid-render leaves no file", "[pipelines][vide
   CHECK_THROWS_AS(pipelines::run_pipeline(builtin("avatar-video"), values, models, options),
                   pipelines::Cancelled);
   CHECK(frames_seen == 3);
-  CHECK(count_files(dir) == 0);
+  CHECK(test::count_files(dir) == 0);
 }
 
 TEST_CASE("story-video writes a script with the LLM and speaks it", "[pipelines][video]") {
@@ -189,7 +183,7 @@ TEST_CASE("A loaded JPEG portrait saved as a PNG sequence and a WAV", "[pipeline
   REQUIRE(out != nullptr);
   REQUIRE(out->value.video != nullptr);
   const int64_t frames = out->value.video->frame_count;
-  CHECK(count_files(dir / "frames") == static_cast<size_t>(frames) + 1);
+  CHECK(test::count_files(dir / "frames") == static_cast<size_t>(frames) + 1);
   const vision::PngFile first = vision::read_png(dir / "frames" / "frame_000001.png");
   CHECK(first.image.width == 64);
   CHECK(first.text_value("seed") == "6");
