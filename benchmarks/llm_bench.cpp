@@ -156,8 +156,7 @@ int run(int argc, char** argv) {
                                false, options, /*device=*/true))
     return *exit_code;
   if (options.threads > 0) set_num_threads(options.threads);
-  const Device device = parse_device(options.device);
-  require_device(device, "--device");
+  const Device device = resolve_device(options.device, "--device");
   const ModelShape shape =
       options.quick ? ModelShape{320, 6, 5, 864, 8000} : ModelShape{768, 12, 12, 1792, 32000};
   const int64_t n_prefill = options.quick ? 32 : 128;

@@ -288,8 +288,7 @@ int run(int argc, char** argv) {
           /*device=*/true))
     return *exit_code;
   if (options.threads > 0) set_num_threads(options.threads);
-  const Device device = parse_device(options.device);
-  require_device(device, "--device");
+  const Device device = resolve_device(options.device, "--device");
   const bool gpu = device.is_cuda();
   const Sizes s = options.quick ? quick_sizes() : Sizes{};
   // CPU: one timed run each at full size (tens of seconds apiece on a few cores).

@@ -228,8 +228,7 @@ int run(int argc, char** argv) {
   if (const auto exit_code = bench::parse_options(
           argc, argv, "tts_bench", "one short sentence, for a smoke run", false, options, true))
     return *exit_code;
-  const Device device = parse_device(options.device);
-  require_device(device, "--device");
+  const Device device = resolve_device(options.device, "--device");
   const bool on_cpu = device.is_cpu();
   const int all_threads = options.threads > 0
                               ? options.threads

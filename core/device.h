@@ -25,6 +25,8 @@ Device parse_device(std::string_view text);
 // Throws Error when `device` cannot run here: a build without CUDA, no CUDA device,
 // or an ordinal past the devices present. `what` names the setting, e.g. "--device".
 void require_device(Device device, std::string_view what = "device");
+// parse_device then require_device: a device named by the user that can run here.
+Device resolve_device(std::string_view text, std::string_view what = "device");
 
 // True when the library was built with CUDA and a device is present at run time.
 bool cuda_available();

@@ -53,6 +53,12 @@ Device parse_device(std::string_view text) {
   fail("unknown device '", text, "': expected cpu, cuda or cuda:N");
 }
 
+Device resolve_device(std::string_view text, std::string_view what) {
+  const Device device = parse_device(text);
+  require_device(device, what);
+  return device;
+}
+
 void require_device(Device device, std::string_view what) {
   if (device.is_cpu()) return;
 #if !MMGEN_HAS_CUDA

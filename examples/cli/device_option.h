@@ -17,9 +17,7 @@ inline void add_device_option(CLI::App& app, std::string& device) {
 
 // Parses the option's text and checks the device can run here; throws Error otherwise.
 inline Device resolve_device(const std::string& text) {
-  const Device device = parse_device(text);
-  require_device(device, "--device");
-  return device;
+  return mmgen::resolve_device(text, "--device");
 }
 
 }  // namespace mmgen::cli
