@@ -6,6 +6,7 @@
 #include <cstdlib>
 
 #include "core/error.h"
+#include "core/shipped_files.h"
 #include "diffusion/diffusers_layout.h"
 #include "kernels/ops.h"
 #include "kernels/random.h"
@@ -18,12 +19,6 @@ namespace k = mmgen::kernels;
 namespace fs = std::filesystem;
 
 constexpr const char* kVocabName = "clip/bpe_simple_vocab_16e6.txt.gz";
-
-fs::path executable_dir() {
-  std::error_code error;
-  const fs::path exe = fs::read_symlink("/proc/self/exe", error);
-  return error ? fs::path() : exe.parent_path();
-}
 
 // eps with classifier-free guidance: one UNet batch [uncond, cond] (ldm's order).
 Tensor guided_eps(const UNet& unet, const Tensor& x_in, float t, const SamplingSetup& setup) {

@@ -57,11 +57,17 @@ void generate(NodeContext& c, bool img2img) {
     params.height = image.height;
     params.strength = static_cast<float>(c.number("strength"));
     init = vision::image_to_tensor(image);
-  } else {
-    params.width = static_cast<int>(c.integer("width"));
-    params.height = static_cast<int>(c.integer("height"));
   }
   const auto sd = load_sd(c);
+  if (!img2img) {
+    // 0: the model's native size when its config states one, else 512.
+    const auto size = [&](const char* field) {
+      const int64_t v = c.integer(field);
+      return static_cast<int>(v > 0 ? v : sd->native_size() > 0 ? sd->native_size() : 512);
+    };
+    params.width = size("width");
+    params.height = size("height");
+  }
   c.check_cancelled();
   diffusion::check_generation_params(*sd, params);
   const diffusion::GenerationResult result =
@@ -108,8 +114,9 @@ NodeSpec txt2img_node() {
   s.type = "diffusion.txt2img";
   s.help = "Stable Diffusion 1.x: an image from a prompt";
   s.fields = common_fields();
-  FieldSpec width = int_field("width", "image width in pixels", 512, 64, 4096);
-  FieldSpec height = int_field("height", "image height in pixels", 512, 64, 4096);
+  FieldSpec width = int_field(
+      "width", "image width in pixels (0: the model's native size, else 512)", 0, 0, 4096);
+  FieldSpec height = int_field("height", "image height in pixels (0: as for width)", 0, 0, 4096);
   width.multiple_of = height.multiple_of = 8;
   s.fields.push_back(width);
   s.fields.push_back(height);

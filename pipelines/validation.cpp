@@ -5,6 +5,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "core/shipped_files.h"
 #include "pipelines/node_context.h"
 
 namespace mmgen::pipelines {
@@ -13,9 +14,9 @@ namespace fs = std::filesystem;
 
 fs::path resolve_file(const std::string& path, const fs::path& base_dir) {
   const fs::path p(path);
-  if (p.is_absolute() || fs::exists(p) || base_dir.empty()) return p;
-  const fs::path beside = base_dir / p;
-  return fs::exists(beside) ? beside : p;
+  if (p.is_absolute() || fs::exists(p)) return p;
+  if (!base_dir.empty() && fs::exists(base_dir / p)) return base_dir / p;
+  return find_default_model(path).value_or(p);
 }
 
 namespace {

@@ -60,7 +60,8 @@ void validate_pipeline(const PipelineDefinition& def);
 // value checked, seeds of -1 replaced by random ones. Throws Error.
 Plan plan_pipeline(const PipelineDefinition& def, const InputValues& values);
 
-// A file path as given, else relative to `base_dir` when it exists there.
+// A file path as given, else relative to `base_dir` when it exists there, else the
+// default model of that name (core/shipped_files.h) when there is one.
 std::filesystem::path resolve_file(const std::string& path, const std::filesystem::path& base_dir);
 
 }  // namespace mmgen::pipelines

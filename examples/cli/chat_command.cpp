@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/shipped_files.h"
 #include "examples/cli/commands.h"
 #include "examples/cli/device_option.h"
 #include "examples/cli/sampling_options.h"
@@ -19,7 +20,7 @@ namespace mmgen::cli {
 namespace {
 
 struct ChatOptions {
-  std::string model;
+  std::string model = "fortune-llama";  // a path, or the name of a default model (models/)
   std::string system;
   int64_t max_tokens = 512;
   int64_t n_ctx = 0;
@@ -37,7 +38,7 @@ int run_chat(const ChatOptions& o) {
   MMGEN_CHECK(o.max_tokens > 0, "-n must be > 0 (the most tokens of one reply), got ",
               o.max_tokens);
   const Device device = resolve_device(o.device);
-  const text::TextModel tm = text::load_text_model(o.model, device);
+  const text::TextModel tm = text::load_text_model(resolve_model_argument(o.model), device);
   const text::SamplingParams params = resolve_sampling(o.sampling);
   const text::Tokenizer& tokenizer = *tm.tokenizer;
   const std::optional<std::string> jinja = text::find_chat_template(o.model);
@@ -120,7 +121,10 @@ Command make_chat_command() {
   command.attach_fn = [o](CLI::App& parent, Command& self) {
     self.app = parent.add_subcommand(
         "chat", "Chat with a language model on stdin/stdout in its chat format (EOF ends it)");
-    self.app->add_option("-m,--model", o->model, "GGUF file or Hugging Face folder")->required();
+    self.app
+        ->add_option("-m,--model", o->model,
+                     "GGUF file, Hugging Face folder, or the name of a default model")
+        ->capture_default_str();
     self.app->add_option("--system", o->system, "System message that starts the conversation");
     self.app->add_option("-n,--n-predict", o->max_tokens, "Tokens of one reply at most")
         ->capture_default_str();

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/shipped_files.h"
 #include "examples/cli/commands.h"
 #include "examples/cli/device_option.h"
 #include "examples/cli/sampling_options.h"
@@ -14,7 +15,7 @@ namespace mmgen::cli {
 namespace {
 
 struct GenerateOptions {
-  std::string model;
+  std::string model = "fortune-llama";  // a path, or the name of a default model (models/)
   std::string prompt;
   int64_t max_tokens = 128;
   std::vector<std::string> stops;
@@ -28,7 +29,7 @@ int run_generate(const GenerateOptions& o) {
   MMGEN_CHECK(o.max_tokens > 0, "-n must be > 0 (the number of tokens to generate), got ",
               o.max_tokens);
   const Device device = resolve_device(o.device);
-  const text::TextModel tm = text::load_text_model(o.model, device);
+  const text::TextModel tm = text::load_text_model(resolve_model_argument(o.model), device);
   const text::SamplingParams params = resolve_sampling(o.sampling);
   const std::vector<int32_t> prompt = tm.tokenizer->encode(o.prompt, /*add_special=*/true);
   MMGEN_CHECK(!prompt.empty(), "the prompt encodes to no tokens");
@@ -80,7 +81,10 @@ Command make_generate_command() {
   command.attach_fn = [o](CLI::App& parent, Command& self) {
     self.app = parent.add_subcommand(
         "generate", "Continue a prompt with a language model (GGUF file or Hugging Face folder)");
-    self.app->add_option("-m,--model", o->model, "GGUF file or Hugging Face folder")->required();
+    self.app
+        ->add_option("-m,--model", o->model,
+                     "GGUF file, Hugging Face folder, or the name of a default model")
+        ->capture_default_str();
     self.app->add_option("-p,--prompt", o->prompt, "Text to continue")->required();
     self.app->add_option("-n,--n-predict", o->max_tokens, "Tokens to generate at most")
         ->capture_default_str();

@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "core/progress.h"
 #include "core/sha256.h"
+#include "core/shipped_files.h"
 #include "core/thread_pool.h"
 #include "diffusion/png_parameters.h"
 #include "diffusion/txt2img.h"
@@ -25,16 +26,18 @@ namespace {
 namespace fs = std::filesystem;
 
 struct ImageOptions {
-  std::string model;
-  std::string vae;  // empty: the checkpoint's own VAE
+  std::string model;  // a path, or the name of a default model (models/)
+  std::string vae;    // empty: the checkpoint's own VAE
   std::string prompt;
   std::string negative;
   int steps = 20;
   float cfg = 7.5f;
   std::string sampler = "Euler a";
   std::optional<uint64_t> seed;
-  int width = 512;
-  int height = 512;
+  // Unset: the model's native size (a diffusers unet/config.json sample_size times the
+  // VAE factor), the starting image's size for img2img, else 512.
+  std::optional<int> width;
+  std::optional<int> height;
   int batch = 1;
   int clip_skip = 1;
   int threads = 0;
@@ -55,24 +58,24 @@ fs::path batch_path(const fs::path& output, int index) {
 // Checks that need no model, so a bad command line fails before the load.
 void check_options(const ImageOptions& o) {
   MMGEN_CHECK(!o.prompt.empty(), "the prompt is empty; give the image description with -p");
-  MMGEN_CHECK(o.width >= 64 && o.width % 8 == 0, "--width must be a multiple of 8 and >= 64, got ",
-              o.width);
-  MMGEN_CHECK(o.height >= 64 && o.height % 8 == 0,
-              "--height must be a multiple of 8 and >= 64, got ", o.height);
+  MMGEN_CHECK(!o.width || (*o.width >= 64 && *o.width % 8 == 0),
+              "--width must be a multiple of 8 and >= 64, got ", o.width.value_or(0));
+  MMGEN_CHECK(!o.height || (*o.height >= 64 && *o.height % 8 == 0),
+              "--height must be a multiple of 8 and >= 64, got ", o.height.value_or(0));
   MMGEN_CHECK(o.steps >= 1, "--steps must be >= 1, got ", o.steps);
   MMGEN_CHECK(o.batch >= 1 && o.batch <= 64, "--batch must be in [1, 64], got ", o.batch);
   MMGEN_CHECK(o.clip_skip >= 1, "--clip-skip must be >= 1, got ", o.clip_skip);
   MMGEN_CHECK(o.threads >= 0, "--threads must be >= 0, got ", o.threads);
   MMGEN_CHECK(!o.output.empty(), "the output path is empty");
-  MMGEN_CHECK(fs::exists(o.model), o.model, ": model file not found");
   MMGEN_CHECK(o.vae.empty() || fs::exists(o.vae), o.vae, ": VAE file not found (--vae)");
   const fs::path dir = fs::path(o.output).parent_path();
   MMGEN_CHECK(dir.empty() || fs::is_directory(dir), o.output, ": the folder ", dir.string(),
               " does not exist");
 }
 
-int run_image(const ImageOptions& o, bool img2img) {
+int run_image(ImageOptions o, bool img2img) {
   check_options(o);
+  o.model = resolve_model_argument(o.model).string();
   if (img2img)
     MMGEN_CHECK(o.strength > 0.0f && o.strength <= 1.0f, "--strength must be in (0, 1], got ",
                 o.strength);
@@ -84,8 +87,6 @@ int run_image(const ImageOptions& o, bool img2img) {
   params.steps = o.steps;
   params.cfg_scale = o.cfg;
   params.sampler = diffusion::parse_sampler(o.sampler);
-  params.width = o.width;
-  params.height = o.height;
   params.batch = o.batch;
   params.clip_skip = o.clip_skip;
   params.strength = o.strength;
@@ -100,9 +101,11 @@ int run_image(const ImageOptions& o, bool img2img) {
   Tensor init;
   if (img2img) {
     const vision::PngFile png = vision::read_png(o.init_image);
-    MMGEN_CHECK(png.image.width == o.width && png.image.height == o.height, o.init_image, ": is ",
-                png.image.width, "x", png.image.height, "; give -W ", png.image.width, " -H ",
-                png.image.height, " (or resize it)");
+    params.width = o.width.value_or(png.image.width);
+    params.height = o.height.value_or(png.image.height);
+    MMGEN_CHECK(png.image.width == params.width && png.image.height == params.height, o.init_image,
+                ": is ", png.image.width, "x", png.image.height, "; give -W ", png.image.width,
+                " -H ", png.image.height, " (or resize it)");
     init = vision::image_to_tensor(png.image);
   }
 
@@ -110,6 +113,11 @@ int run_image(const ImageOptions& o, bool img2img) {
   diffusion::StableDiffusionOptions load_options;
   load_options.vae = o.vae;
   const auto sd = diffusion::StableDiffusion::load(o.model, load_options, device);
+  if (!img2img) {
+    const int native = sd->native_size() > 0 ? static_cast<int>(sd->native_size()) : 512;
+    params.width = o.width.value_or(native);
+    params.height = o.height.value_or(native);
+  }
   diffusion::check_generation_params(*sd, params);
   const ProgressCallback progress =
       stderr_is_terminal() ? terminal_progress_bar() : ProgressCallback();
@@ -166,7 +174,8 @@ int run_image(const ImageOptions& o, bool img2img) {
 
 void add_image_options(CLI::App& app, ImageOptions& o) {
   app.add_option("-m,--model", o.model,
-                 "Stable Diffusion 1.x checkpoint (.safetensors or .ckpt) or diffusers folder")
+                 "Stable Diffusion 1.x checkpoint (.safetensors or .ckpt), diffusers folder, or "
+                 "the name of a default model")
       ->required();
   app.add_option("--vae", o.vae,
                  "VAE to use instead of the model's (.safetensors/.ckpt/.pt, original or "
@@ -181,10 +190,10 @@ void add_image_options(CLI::App& app, ImageOptions& o) {
                      " (or the web UI names, e.g. \"DPM++ 2M Karras\")")
       ->capture_default_str();
   app.add_option("-s,--seed", o.seed, "Random seed (default: a random one, recorded in the PNG)");
-  app.add_option("-W,--width", o.width, "Image width in pixels (a multiple of 64 for SD 1.x)")
-      ->capture_default_str();
-  app.add_option("-H,--height", o.height, "Image height in pixels (a multiple of 64 for SD 1.x)")
-      ->capture_default_str();
+  app.add_option("-W,--width", o.width,
+                 "Image width in pixels (a multiple of 64 for SD 1.x; default: the model's native "
+                 "size when its config states one, else 512)");
+  app.add_option("-H,--height", o.height, "Image height in pixels (default as for --width)");
   app.add_option("-b,--batch", o.batch,
                  "Images to make; image i uses seed + i and goes to <output stem>-<i>.png")
       ->capture_default_str();

@@ -101,7 +101,7 @@ TEST_CASE("mmgen generate rejects bad requests with one clear error", "[cli][gen
   CHECK(error(model + " -p ''") ==
         "mmgen: error: the prompt is empty; give the text to continue with -p\n");
   CHECK(error("-m /no/such/model.gguf -p hi") ==
-        "mmgen: error: /no/such/model.gguf: no such file or folder\n");
+        "mmgen: error: /no/such/model.gguf: model file not found\n");
   CHECK_THAT(error(model + " -p hi -n 0"), Contains("-n must be > 0"));
   CHECK_THAT(error(model + " -p hi --temp -1"), Contains("temperature must be >= 0"));
   CHECK_THAT(error(model + " -p hi --top-p 1.5"), Contains("top-p must be in (0, 1]"));
@@ -122,6 +122,17 @@ TEST_CASE("mmgen chat answers two turns from a pipe and exits at EOF", "[cli][ch
   const CliRun empty = run_mmgen("chat " + model_arg("llama_tiny.gguf") + " -n 6", false, "");
   CHECK(empty.exit_code == 0);
   CHECK(empty.output.empty());
+}
+
+TEST_CASE("mmgen generate without -m uses the default text model", "[cli][generate]") {
+  const CliRun by_default = run_mmgen("generate -p 'The' -n 8 --temp 0 --ids", false);
+  const CliRun by_name = run_mmgen("generate -m fortune-llama -p 'The' -n 8 --temp 0 --ids", false);
+  REQUIRE(by_default.exit_code == 0);
+  CHECK(by_default.output == by_name.output);
+  CHECK(std::count(by_default.output.begin(), by_default.output.end(), ' ') == 7);  // 8 ids
+  const CliRun unknown = run_mmgen("generate -m no-such-model -p 'The'", true);
+  CHECK(unknown.exit_code == 1);
+  CHECK_THAT(unknown.output, Catch::Matchers::Contains("default models: fortune-llama"));
 }
 
 }  // namespace mmgen

@@ -42,7 +42,7 @@ TEST_CASE("A well-formed pipeline validates and plans in dependency order", "[pi
   };
   CHECK(field("steps").integer == 3);
   CHECK(field("width").integer == 128);
-  CHECK(field("height").integer == 512);
+  CHECK(field("height").integer == 0);  // 0: the model's native size
   CHECK(field("sampler").text == "Euler a");
   REQUIRE(plan.seeds.size() == 1);
   CHECK(plan.seeds[0].first == "render.seed");

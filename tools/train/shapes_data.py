@@ -1,0 +1,164 @@
+"""The captioned-scenes data set of shapes-sd: flat shapes on flat backgrounds.
+
+Every scene is drawn from a caption's parts (colours, shapes, a relation or a place, a
+background), so captions and pictures always agree. The held-out prompts of the model's
+test are excluded from training.
+"""
+
+import numpy as np
+
+# name -> RGB. Far apart in RGB so a pixel's nearest palette colour names it.
+COLOURS = {
+    "red": (220, 30, 30),
+    "green": (30, 170, 50),
+    "blue": (30, 60, 220),
+    "yellow": (245, 215, 20),
+    "purple": (140, 40, 180),
+    "white": (245, 245, 245),
+    "black": (20, 20, 20),
+}
+SHAPES = ("circle", "square", "triangle")
+RELATIONS = ("above", "below", "to the left of", "to the right of")
+PLACES = ("on the left", "on the right", "at the top", "at the bottom", "in the middle")
+
+# The 20 prompts the model's test renders: never generated as training captions.
+HELDOUT_PROMPTS = [
+    "a red circle above a blue square on a yellow background",
+    "a green triangle below a purple circle on a white background",
+    "a yellow square to the left of a red triangle on a black background",
+    "a white circle to the right of a green square on a blue background",
+    "a blue triangle above a yellow circle on a purple background",
+    "a black square below a white triangle on a green background",
+    "a purple circle to the left of a blue triangle on a yellow background",
+    "a red square to the right of a black circle on a white background",
+    "a green circle above a red square on a black background",
+    "a yellow triangle below a blue square on a white background",
+    "a white square to the left of a purple circle on a green background",
+    "a blue circle to the right of a yellow triangle on a red background",
+    "a red triangle on the left on a white background",
+    "a blue square on the right on a yellow background",
+    "a green circle at the top on a black background",
+    "a purple triangle at the bottom on a white background",
+    "a yellow circle in the middle on a blue background",
+    "a white triangle on the right on a red background",
+    "a black circle on the left on a green background",
+    "a red square at the top on a blue background",
+]
+
+
+def caption(parts):
+    """The caption text of a scene's parts."""
+    if parts["kind"] == "pair":
+        (c1, s1), (c2, s2) = parts["objects"]
+        text = f"a {c1} {s1} {parts['relation']} a {c2} {s2}"
+    else:
+        ((c1, s1),) = parts["objects"]
+        text = f"a {c1} {s1}" + (f" {parts['place']}" if parts["place"] else "")
+    if parts["say_background"]:
+        text += f" on a {parts['background']} background"
+    return text
+
+
+def random_parts(rng):
+    """A random scene description (what the caption says and what is drawn)."""
+    names = list(COLOURS)
+    while True:
+        pair = rng.random() < 0.6
+        colours = rng.choice(len(names), size=3, replace=False)
+        background = names[colours[2]]
+        parts = {"kind": "pair" if pair else "single", "background": background,
+                 "say_background": rng.random() < 0.85, "place": None, "relation": None}
+        if pair:
+            parts["objects"] = [(names[colours[0]], SHAPES[rng.integers(3)]),
+                                (names[colours[1]], SHAPES[rng.integers(3)])]
+            parts["relation"] = RELATIONS[rng.integers(len(RELATIONS))]
+        else:
+            parts["objects"] = [(names[colours[0]], SHAPES[rng.integers(3)])]
+            if rng.random() < 0.8:
+                parts["place"] = PLACES[rng.integers(len(PLACES))]
+        if caption(parts) not in HELDOUT_SET:
+            return parts
+
+
+HELDOUT_SET = set(HELDOUT_PROMPTS)
+
+
+def _centres_for_pair(rng, relation, size, r1, r2):
+    """Centres of two objects satisfying the relation with a clear gap."""
+    lo, hi = 0.2 * size, 0.8 * size
+    gap = r1 + r2 + 0.06 * size
+    while True:
+        a = rng.uniform(lo, hi, size=2)
+        b = rng.uniform(lo, hi, size=2)
+        axis = 1 if relation in ("above", "below") else 0  # 1: y
+        first_smaller = relation in ("above", "to the left of")
+        if (a[axis] < b[axis]) != first_smaller:
+            a[axis], b[axis] = b[axis], a[axis]
+        # The other axis stays loosely aligned, so the relation is the clear one.
+        if abs(a[axis] - b[axis]) >= gap and abs(a[1 - axis] - b[1 - axis]) <= 0.5 * abs(
+                a[axis] - b[axis]):
+            return a, b
+
+
+def _centre_for_place(rng, place, size, r):
+    lo, hi = max(r + 1, 0.18 * size), min(size - r - 1, 0.82 * size)
+    x, y = rng.uniform(lo, hi, size=2)
+    if place == "on the left":
+        x = rng.uniform(lo, 0.33 * size)
+    elif place == "on the right":
+        x = rng.uniform(0.67 * size, hi)
+    elif place == "at the top":
+        y = rng.uniform(lo, 0.33 * size)
+    elif place == "at the bottom":
+        y = rng.uniform(0.67 * size, hi)
+    elif place == "in the middle":
+        x, y = rng.uniform(0.42 * size, 0.58 * size, size=2)
+    return np.array([x, y])
+
+
+def _shape_mask(shape, centre, r, size, ss=4):
+    """Anti-aliased coverage [size, size] of a shape with half-extent r (ss x ss supersampling)."""
+    coords = (np.arange(size * ss) + 0.5) / ss
+    x = coords[None, :]
+    y = coords[:, None]
+    cx, cy = centre
+    if shape == "circle":
+        inside = (x - cx) ** 2 + (y - cy) ** 2 <= r * r
+    elif shape == "square":
+        h = 0.88 * r  # about the circle's area
+        inside = (np.abs(x - cx) <= h) & (np.abs(y - cy) <= h)
+    else:  # an upward triangle filling its [2r x 2r] box
+        top, bottom = cy - r, cy + r
+        t = (y - top) / (2 * r)  # 0 at the apex, 1 at the base
+        inside = (y >= top) & (y <= bottom) & (np.abs(x - cx) <= t * r)
+    inside = inside.astype(np.float32)
+    return inside.reshape(size, ss, size, ss).mean(axis=(1, 3))
+
+
+def draw(parts, rng, size):
+    """The scene as float32 RGB [size, size, 3] in [0, 1]."""
+    image = np.empty((size, size, 3), np.float32)
+    image[:] = np.array(COLOURS[parts["background"]], np.float32) / 255
+    radii = rng.uniform(0.14 * size, 0.19 * size, size=len(parts["objects"]))
+    if parts["kind"] == "pair":
+        centres = _centres_for_pair(rng, parts["relation"], size, radii[0], radii[1])
+    elif parts["place"]:
+        centres = [_centre_for_place(rng, parts["place"], size, radii[0])]
+    else:
+        centres = [rng.uniform(0.25 * size, 0.75 * size, size=2)]
+    for (colour, shape), centre, r in zip(parts["objects"], centres, radii):
+        coverage = _shape_mask(shape, centre, r, size)[..., None]
+        image = image * (1 - coverage) + coverage * (np.array(COLOURS[colour], np.float32) / 255)
+    return image
+
+
+def make_dataset(count, size, seed):
+    """count scenes: images uint8 [count, size, size, 3] and their captions."""
+    rng = np.random.default_rng(seed)
+    images = np.empty((count, size, size, 3), np.uint8)
+    captions = []
+    for i in range(count):
+        parts = random_parts(rng)
+        images[i] = np.clip(draw(parts, rng, size) * 255 + 0.5, 0, 255).astype(np.uint8)
+        captions.append(caption(parts))
+    return images, captions

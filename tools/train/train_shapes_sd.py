@@ -1,0 +1,399 @@
+#!/usr/bin/python3
+"""Trains shapes-sd: a small Stable Diffusion 1.x model of captioned flat-shape scenes.
+
+Three stages, all reproducible from --seed on the CPU with Debian's python3-torch:
+  1. the VAE (AutoencoderKL, 3 levels: 64x64 pixels <-> 16x16x4 latents) on scenes;
+  2. the latents of the training scenes, and the latent scale that makes them unit-variance;
+  3. the UNet and a small CLIP-architecture text encoder (the real CLIP vocabulary) together,
+     with the epsilon objective on SD 1.x's scaled-linear noise schedule, caption dropout
+     for classifier-free guidance and an exponential moving average of the weights.
+Writes a diffusers folder (f16 safetensors, configs, tokenizer files) that mmgen loads,
+the held-out prompts with their token ids, and train_stats.json for the model card.
+
+  apt-get install python3-torch python3-numpy python3-regex
+  /usr/bin/python3 tools/train/train_shapes_sd.py --out models/shapes-sd
+"""
+
+import argparse
+import copy
+import json
+import math
+import os
+import struct
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import shapes_data  # noqa: E402
+import shapes_detector  # noqa: E402
+from clip_bpe import ClipTokenizer  # noqa: E402
+from sd_modules import AutoencoderKL, CLIPTextModel, UNet2DConditionModel  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+UNET_CONFIG = {
+    "_class_name": "UNet2DConditionModel",
+    "sample_size": 16,
+    "in_channels": 4,
+    "out_channels": 4,
+    "block_out_channels": [32, 64, 64],
+    "layers_per_block": 1,
+    # No attention at 16x16 (where it would cost most); cross-attention at 8x8 and 4x4.
+    "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"],
+    "up_block_types": ["CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"],
+    "mid_block_type": "UNetMidBlock2DCrossAttn",
+    "attention_head_dim": 4,  # diffusers' SD 1.x name for the head count
+    "cross_attention_dim": 64,
+    "act_fn": "silu",
+    "norm_num_groups": 32,
+    "norm_eps": 1e-5,
+    "flip_sin_to_cos": True,
+    "freq_shift": 0,
+    "center_input_sample": False,
+    "downsample_padding": 1,
+    "use_linear_projection": False,
+}
+VAE_CONFIG = {
+    "_class_name": "AutoencoderKL",
+    "sample_size": 64,
+    "in_channels": 3,
+    "out_channels": 3,
+    "latent_channels": 4,
+    "block_out_channels": [32, 64, 64],
+    "layers_per_block": 1,
+    "down_block_types": ["DownEncoderBlock2D"] * 3,
+    "up_block_types": ["UpDecoderBlock2D"] * 3,
+    "act_fn": "silu",
+    "norm_num_groups": 32,
+    "scaling_factor": 0.18215,  # replaced by the measured one
+}
+TEXT_CONFIG = {
+    "architectures": ["CLIPTextModel"],
+    "model_type": "clip_text_model",
+    "vocab_size": 49408,
+    "hidden_size": 64,
+    "intermediate_size": 256,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "max_position_embeddings": 77,
+    "hidden_act": "quick_gelu",
+    "layer_norm_eps": 1e-5,
+    "bos_token_id": 49406,
+    "eos_token_id": 49407,
+    "pad_token_id": 49407,
+    "torch_dtype": "float16",
+}
+SCHEDULER_CONFIG = {
+    "_class_name": "DDIMScheduler",
+    "num_train_timesteps": 1000,
+    "beta_start": 0.00085,
+    "beta_end": 0.012,
+    "beta_schedule": "scaled_linear",
+    "prediction_type": "epsilon",
+    "clip_sample": False,
+    "set_alpha_to_one": False,
+    "steps_offset": 1,
+}
+
+
+# ---------------------------------------------------------------- files
+
+
+def write_safetensors(path, tensors):
+    """A safetensors file (f16 for floating tensors) written to a temporary name, then renamed."""
+    header, blobs, offset = {}, [], 0
+    for name in sorted(tensors):
+        t = tensors[name].detach().contiguous()
+        if t.is_floating_point():
+            t = t.half()
+        dtype = {torch.float16: "F16", torch.int64: "I64", torch.float32: "F32"}[t.dtype]
+        data = t.numpy().tobytes()
+        header[name] = {"dtype": dtype, "shape": list(t.shape),
+                        "data_offsets": [offset, offset + len(data)]}
+        blobs.append(data)
+        offset += len(data)
+    header["__metadata__"] = {"format": "pt"}
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(struct.pack("<Q", len(text)))
+        f.write(text)
+        for blob in blobs:
+            f.write(blob)
+    os.replace(tmp, path)
+
+
+def write_json(path, value):
+    with open(path + ".tmp", "w") as f:
+        json.dump(value, f, indent=2)
+        f.write("\n")
+    os.replace(path + ".tmp", path)
+
+
+def round_to_f16(module):
+    """The module with its weights rounded to f16 (what the shipped files hold)."""
+    rounded = copy.deepcopy(module)
+    with torch.no_grad():
+        for p in rounded.parameters():
+            p.copy_(p.half().float())
+    return rounded
+
+
+# ---------------------------------------------------------------- training
+
+
+def to_pixels(images_uint8):
+    return torch.from_numpy(images_uint8).permute(0, 3, 1, 2).float() / 127.5 - 1
+
+
+def train_vae(vae, images, args, log):
+    opt = torch.optim.AdamW(vae.parameters(), lr=args.vae_lr, weight_decay=0.0)
+    rng = np.random.default_rng(args.seed + 1)
+    start = time.time()
+    for step in range(args.vae_steps):
+        lr = args.vae_lr * min(1.0, (step + 1) / 100) * (
+            0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / args.vae_steps)))
+        for group in opt.param_groups:
+            group["lr"] = lr
+        x = to_pixels(images[rng.integers(len(images), size=args.vae_batch)])
+        if step < args.vae_steps - args.vae_full_steps:
+            # Most steps see 32x32 crops (a quarter of the work; the VAE is convolutional).
+            oy, ox = (int(v) for v in rng.integers(0, 33, size=2))
+            x = x[:, :, oy:oy + 32, ox:ox + 32]
+        mean, logvar = vae.moments(x)
+        logvar = logvar.clamp(-30, 20)
+        z = mean + torch.exp(0.5 * logvar) * torch.randn_like(mean)
+        y = vae.decode(z)
+        kl = 0.5 * (mean.pow(2) + logvar.exp() - 1 - logvar).sum(dim=(1, 2, 3)).mean()
+        loss = F.mse_loss(y, x) + 0.5 * F.l1_loss(y, x) + args.vae_kl * kl
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if step % 100 == 0 or step == args.vae_steps - 1:
+            log(f"vae step {step} loss {loss.item():.5f} kl {kl.item():.1f} "
+                f"({time.time() - start:.0f} s)")
+    return time.time() - start
+
+
+@torch.no_grad()
+def encode_latents(vae, images, batch=256):
+    means = []
+    for i in range(0, len(images), batch):
+        means.append(vae.moments(to_pixels(images[i:i + batch]))[0])
+    return torch.cat(means)
+
+
+def alphas_cumprod():
+    c = SCHEDULER_CONFIG
+    betas = torch.linspace(c["beta_start"] ** 0.5, c["beta_end"] ** 0.5,
+                           c["num_train_timesteps"], dtype=torch.float64) ** 2
+    return torch.cumprod(1 - betas, dim=0).float()
+
+
+def train_unet(unet, text, latents, ids, args, log):
+    # Only the rows of tokens the captions use are trained (Adam leaves rows without
+    # gradient untouched anyway): a small table during training, merged back at the end.
+    full_table = text.text_model.embeddings.token_embedding
+    used = torch.unique(torch.cat([ids.flatten(), torch.tensor(args.empty_ids)]))
+    local = torch.full((full_table.num_embeddings,), -1, dtype=torch.long)
+    local[used] = torch.arange(len(used))
+    ids = local[ids]
+    args.empty_ids = local[torch.tensor(args.empty_ids)].tolist()
+    small = torch.nn.Embedding(len(used), full_table.embedding_dim)
+    with torch.no_grad():
+        small.weight.copy_(full_table.weight[used])
+    text.text_model.embeddings.token_embedding = small
+    params = list(unet.parameters()) + list(text.parameters())
+    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0, betas=(0.9, 0.99))
+    ema_unet, ema_text = copy.deepcopy(unet), copy.deepcopy(text)
+    ema_params = list(ema_unet.parameters()) + list(ema_text.parameters())
+    ac = alphas_cumprod()
+    snr = ac / (1 - ac)
+    weight = torch.clamp(snr, max=5.0) / snr  # min-SNR-5 weighting of the epsilon loss
+    empty = torch.tensor(args.empty_ids)
+    rng = np.random.default_rng(args.seed + 2)
+    gen = torch.Generator().manual_seed(args.seed + 3)
+    start = time.time()
+    for step in range(args.unet_steps):
+        lr = args.lr * min(1.0, (step + 1) / 200) * (
+            0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * step / args.unet_steps)))
+        for group in opt.param_groups:
+            group["lr"] = lr
+        pick = torch.from_numpy(rng.integers(len(latents), size=args.batch))
+        x0 = latents[pick]
+        tokens = ids[pick].clone()
+        drop = torch.rand(args.batch, generator=gen) < args.uncond
+        tokens[drop] = empty
+        t = torch.randint(0, 1000, (args.batch,), generator=gen)
+        noise = torch.randn(x0.shape, generator=gen)
+        a = ac[t][:, None, None, None]
+        xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
+        eps = unet(xt, t, text(tokens))
+        loss = ((eps - noise).pow(2).mean(dim=(1, 2, 3)) * weight[t]).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        decay = min(args.ema, (1 + step) / (10 + step))
+        with torch.no_grad():
+            for e, p in zip(ema_params, params):
+                e.mul_(decay).add_(p, alpha=1 - decay)
+        if step % 100 == 0 or step == args.unet_steps - 1:
+            log(f"unet step {step} loss {loss.item():.4f} lr {lr:.2e} "
+                f"({time.time() - start:.0f} s)")
+    with torch.no_grad():
+        full_table.weight[used] = ema_text.text_model.embeddings.token_embedding.weight
+    ema_text.text_model.embeddings.token_embedding = full_table
+    return ema_unet, ema_text, time.time() - start
+
+
+# ---------------------------------------------------------------- sampling
+
+
+@torch.no_grad()
+def sample(unet, text, vae, scale, tokenizer, prompt, seed, steps=20, cfg=5.0):
+    """Euler (k-diffusion sample_euler) from seeded noise; returns uint8 RGB [64, 64, 3]."""
+    ac = alphas_cumprod()
+    sigmas_all = ((1 - ac) / ac).sqrt()
+    ts = torch.linspace(999, 0, steps, dtype=torch.float64)
+    sigmas = []
+    for t in ts:  # interpolate log-sigma at fractional timesteps, as k-diffusion does
+        lo, hi = int(math.floor(t)), int(math.ceil(t))
+        w = float(t) - lo
+        sigmas.append(math.exp((1 - w) * math.log(sigmas_all[lo]) + w * math.log(sigmas_all[hi])))
+    sigmas.append(0.0)
+    cond = text(torch.tensor([tokenizer.framed(prompt), tokenizer.framed("")]))
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn((1, 4, 16, 16), generator=gen) * sigmas[0]
+    log_sigmas = sigmas_all.log()
+    for i in range(steps):
+        s = sigmas[i]
+        # the fractional timestep of sigma (CompVisDenoiser.sigma_to_t)
+        ls = math.log(s)
+        hi = int(torch.searchsorted(log_sigmas, torch.tensor(ls)).clamp(1, 999))
+        lo = hi - 1
+        w = (ls - log_sigmas[lo].item()) / (log_sigmas[hi].item() - log_sigmas[lo].item())
+        t = torch.tensor([lo + w] * 2)
+        xin = torch.cat([x, x]) / math.sqrt(s * s + 1)
+        eps = unet(xin, t, cond)
+        eps = eps[1:] + cfg * (eps[:1] - eps[1:])
+        x = x + eps * (sigmas[i + 1] - s)
+    image = vae.decode(x / scale)[0].clamp(-1, 1)
+    return ((image.permute(1, 2, 0) + 1) * 127.5 + 0.5).clamp(0, 255).byte().numpy()
+
+
+# ---------------------------------------------------------------- main
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--out", default=os.path.join(ROOT, "models", "shapes-sd"))
+    p.add_argument("--seed", type=int, default=1234)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--images", type=int, default=20000)
+    p.add_argument("--vae-steps", type=int, default=900)
+    p.add_argument("--vae-full-steps", type=int, default=100)
+    p.add_argument("--vae-batch", type=int, default=32)
+    p.add_argument("--vae-lr", type=float, default=1e-3)
+    p.add_argument("--vae-kl", type=float, default=1e-6)
+    p.add_argument("--unet-steps", type=int, default=2000)
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--ema", type=float, default=0.999)
+    p.add_argument("--uncond", type=float, default=0.1)
+    p.add_argument("--cfg", type=float, default=5.0)
+    args = p.parse_args()
+
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+    os.makedirs(args.out, exist_ok=True)
+    log_file = open(os.path.join(args.out, "train_log.txt"), "w")
+
+    def log(message):
+        print(message, flush=True)
+        log_file.write(message + "\n")
+        log_file.flush()
+
+    total_start = time.time()
+    tokenizer = ClipTokenizer(os.path.join(ROOT, "data", "clip", "bpe_simple_vocab_16e6.txt.gz"))
+    args.empty_ids = tokenizer.framed("")
+    images, captions = shapes_data.make_dataset(args.images, 64, args.seed)
+    ids = torch.tensor([tokenizer.framed(c) for c in captions])
+    log(f"{len(images)} scenes, {len(set(captions))} distinct captions "
+        f"({time.time() - total_start:.0f} s)")
+
+    vae = AutoencoderKL(VAE_CONFIG)
+    vae_seconds = train_vae(vae, images, args, log)
+    vae = round_to_f16(vae).eval()
+    latents = encode_latents(vae, images)
+    scale = float(1.0 / latents.std())
+    latents = latents * scale
+    with torch.no_grad():
+        probe = to_pixels(images[:256])
+        recon = vae.decode(vae.moments(probe)[0]).clamp(-1, 1)
+        vae_psnr = float(10 * torch.log10(4 / F.mse_loss(recon, probe)))
+    log(f"latent scale {scale:.5f}, VAE reconstruction PSNR {vae_psnr:.2f} dB")
+
+    unet = UNet2DConditionModel(UNET_CONFIG)
+    text = CLIPTextModel(TEXT_CONFIG)
+    ema_unet, ema_text, unet_seconds = train_unet(unet, text, latents, ids, args, log)
+    unet, text = round_to_f16(ema_unet).eval(), round_to_f16(ema_text).eval()
+
+    # The held-out prompts, their token ids (mmgen's tokenizer must agree) and how many
+    # of them the detector accepts when rendered by this reference sampler.
+    heldout, hits = [], 0
+    for i, prompt in enumerate(shapes_data.HELDOUT_PROMPTS):
+        image = sample(unet, text, vae, scale, tokenizer, prompt, seed=i, cfg=args.cfg)
+        ok, why = shapes_detector.check(image, prompt)
+        hits += ok
+        heldout.append({"prompt": prompt, "ids": tokenizer.framed(prompt), "seed": i,
+                        "torch_detector_ok": bool(ok), "detector": why})
+        log(f"held-out {i}: {'ok ' if ok else 'MISS'} {prompt} ({why})")
+    log(f"held-out prompts accepted by the detector: {hits}/{len(heldout)}")
+
+    for part in ("unet", "vae", "text_encoder", "scheduler", "tokenizer"):
+        os.makedirs(os.path.join(args.out, part), exist_ok=True)
+    write_safetensors(os.path.join(args.out, "unet", "diffusion_pytorch_model.safetensors"),
+                      unet.state_dict())
+    write_safetensors(os.path.join(args.out, "vae", "diffusion_pytorch_model.safetensors"),
+                      vae.state_dict())
+    write_safetensors(os.path.join(args.out, "text_encoder", "model.safetensors"),
+                      text.state_dict())
+    write_json(os.path.join(args.out, "unet", "config.json"), UNET_CONFIG)
+    write_json(os.path.join(args.out, "vae", "config.json"),
+               dict(VAE_CONFIG, scaling_factor=round(scale, 6)))
+    write_json(os.path.join(args.out, "text_encoder", "config.json"), TEXT_CONFIG)
+    write_json(os.path.join(args.out, "scheduler", "scheduler_config.json"), SCHEDULER_CONFIG)
+    tokenizer.write_hf_files(os.path.join(args.out, "tokenizer"))
+    write_json(os.path.join(args.out, "model_index.json"), {
+        "_class_name": "StableDiffusionPipeline",
+        "unet": ["diffusers", "UNet2DConditionModel"],
+        "vae": ["diffusers", "AutoencoderKL"],
+        "text_encoder": ["transformers", "CLIPTextModel"],
+        "tokenizer": ["transformers", "CLIPTokenizer"],
+        "scheduler": ["diffusers", "DDIMScheduler"],
+    })
+    write_json(os.path.join(args.out, "heldout_prompts.json"),
+               {"sampler": "euler", "steps": 20, "cfg": args.cfg, "prompts": heldout})
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    write_json(os.path.join(args.out, "train_stats.json"), {
+        "seed": args.seed, "threads": args.threads, "scenes": len(images),
+        "vae_steps": args.vae_steps, "vae_batch": args.vae_batch, "unet_steps": args.unet_steps,
+        "batch": args.batch, "lr": args.lr, "ema": args.ema, "caption_dropout": args.uncond,
+        "parameters": {"unet": count(unet), "vae": count(vae), "text_encoder": count(text)},
+        "latent_scale": scale, "vae_psnr_db": round(vae_psnr, 2),
+        "heldout_accepted": hits, "heldout_total": len(heldout),
+        "seconds": {"vae": round(vae_seconds), "unet": round(unet_seconds),
+                    "total": round(time.time() - total_start)},
+        "torch": torch.__version__,
+    })
+    log(f"done in {time.time() - total_start:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
