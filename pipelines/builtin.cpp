@@ -4,6 +4,7 @@
 #include <cstdlib>
 
 #include "core/error.h"
+#include "core/shipped_files.h"
 
 #ifndef MMGEN_PIPELINES_SOURCE_DIR
 #define MMGEN_PIPELINES_SOURCE_DIR ""
@@ -16,9 +17,8 @@ namespace fs = std::filesystem;
 std::vector<fs::path> builtin_pipeline_dirs() {
   std::vector<fs::path> dirs;
   if (const char* env = std::getenv("MMGEN_PIPELINES_DIR"); env && *env) dirs.emplace_back(env);
-  std::error_code ec;
-  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-  if (!ec) dirs.push_back(exe.parent_path().parent_path() / "share" / "mmgen" / "pipelines");
+  if (const fs::path exe = executable_dir(); !exe.empty())
+    dirs.push_back(exe.parent_path() / "share" / "mmgen" / "pipelines");
   if (*MMGEN_PIPELINES_SOURCE_DIR) dirs.emplace_back(MMGEN_PIPELINES_SOURCE_DIR);
   return dirs;
 }

@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "pipelines/node_context.h"
 #include "pipelines/node_types.h"
+#include "pipelines/phoneme_timings.h"
 
 namespace mmgen::pipelines {
 namespace {
@@ -36,11 +37,7 @@ void run_tts(NodeContext& c) {
   options.seed = c.seed("seed");
   voice->check(options);
 
-  // Phoneme ids back to symbols (one-id entries; pad, BOS and EOS map to their
-  // own symbols, which a talking head treats as rests).
-  std::map<int64_t, std::string> symbols;
-  for (const auto& [symbol, ids] : voice->voice().phoneme_id_map)
-    if (ids.size() == 1) symbols.emplace(ids[0], symbol);
+  const std::map<int64_t, std::string> symbols = phoneme_symbols(*voice);
   PhonemeTimings phonemes;
   int64_t samples_before = 0;
   const double rate = voice->sample_rate();
@@ -49,19 +46,8 @@ void run_tts(NodeContext& c) {
   ProgressCallback progress = c.step_progress();
   const auto started = std::chrono::steady_clock::now();
   const auto on_sentence = [&](const audio::TtsSentence& sentence) {
-    // A duration frame is samples / frames audio samples (the decoder's hop).
-    const double offset = static_cast<double>(samples_before) / rate;
-    const double frame_seconds =
-        sentence.frames > 0 ? static_cast<double>(sentence.samples.size()) / sentence.frames / rate
-                            : 0.0;
-    int64_t frame = 0;
-    for (size_t i = 0; i < sentence.ids.size() && i < sentence.durations.size(); ++i) {
-      const auto it = symbols.find(sentence.ids[i]);
-      const double start = offset + static_cast<double>(frame) * frame_seconds;
-      frame += sentence.durations[i];
-      phonemes.push_back({it == symbols.end() ? std::string() : it->second, start,
-                          offset + static_cast<double>(frame) * frame_seconds});
-    }
+    append_phoneme_timings(sentence, symbols, static_cast<double>(samples_before) / rate, rate,
+                           phonemes);
     samples_before += static_cast<int64_t>(sentence.samples.size());
 
     ProgressEvent e;

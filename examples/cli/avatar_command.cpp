@@ -16,6 +16,7 @@
 #include "core/progress.h"
 #include "examples/cli/commands.h"
 #include "examples/cli/device_option.h"
+#include "pipelines/phoneme_timings.h"
 #include "vision/avatar_audio_drive.h"
 #include "vision/avatar_motion.h"
 #include "vision/avatar_renderer.h"
@@ -79,28 +80,14 @@ Speech speech_from_text(const AvatarCliOptions& o, uint64_t seed, Device device)
   options.speaker = o.speaker;
   options.seed = seed;
   voice.check(options);
-  // Phoneme ids back to symbols (the ids of one-id entries; pad, BOS and EOS
-  // ids map to their own symbols, which are rests).
-  std::map<int64_t, std::string> symbols;
-  for (const auto& [symbol, ids] : voice.voice().phoneme_id_map)
-    if (ids.size() == 1) symbols.emplace(ids[0], symbol);
+  const std::map<int64_t, std::string> symbols = pipelines::phoneme_symbols(voice);
 
   Speech speech;
   speech.sample_rate = voice.sample_rate();
   const auto on_sentence = [&](const audio::TtsSentence& sentence) {
-    const double offset = static_cast<double>(speech.samples.size()) / speech.sample_rate;
-    const double frame_seconds = sentence.frames > 0
-                                     ? static_cast<double>(sentence.samples.size()) /
-                                           static_cast<double>(sentence.frames) / speech.sample_rate
-                                     : 0.0;
-    int64_t frame = 0;
-    for (size_t i = 0; i < sentence.ids.size() && i < sentence.durations.size(); ++i) {
-      const auto it = symbols.find(sentence.ids[i]);
-      const double start = offset + static_cast<double>(frame) * frame_seconds;
-      frame += sentence.durations[i];
-      speech.phonemes.push_back({it == symbols.end() ? std::string() : it->second, start,
-                                 offset + static_cast<double>(frame) * frame_seconds});
-    }
+    pipelines::append_phoneme_timings(
+        sentence, symbols, static_cast<double>(speech.samples.size()) / speech.sample_rate,
+        speech.sample_rate, speech.phonemes);
     speech.samples.insert(speech.samples.end(), sentence.samples.begin(), sentence.samples.end());
   };
   (void)voice.synthesize(o.text, options, on_sentence);
@@ -177,7 +164,8 @@ Command make_avatar_command() {
     CLI::App* app = parent.add_subcommand(
         "avatar", "Render a talking-head video (MP4) from a portrait and speech");
     AvatarCliOptions& o = *options;
-    app->add_option("-i,--input", o.input, "Portrait picture (PNG, JPEG or WebP) with one clear face")
+    app->add_option("-i,--input", o.input,
+                    "Portrait picture (PNG, JPEG or WebP) with one clear face")
         ->required();
     app->add_option("-t,--text", o.text, "Text to speak (needs -m VOICE)");
     app->add_option("-m,--model", o.model, "VITS voice checkpoint for -t (as for `mmgen tts`)");

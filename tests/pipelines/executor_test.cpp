@@ -20,10 +20,6 @@ namespace fs = std::filesystem;
 using Catch::Matchers::Contains;
 using pipelines::PipelineEvent;
 
-pipelines::PipelineDefinition builtin(const std::string& name) {
-  return pipelines::load_pipeline_file(pipelines::resolve_pipeline_path(name));
-}
-
 pipelines::InputValues tiny_image(const std::string& seed) {
   return {{"model", test::sd_model()},
           {"prompt", "a red circle"},
@@ -45,8 +41,8 @@ TEST_CASE("text-to-image writes a 64x64 PNG with its seed in the parameters", "[
     events.push_back(e);
     return true;
   };
-  const auto result =
-      pipelines::run_pipeline(builtin("text-to-image"), tiny_image("7"), models, options);
+  const auto result = pipelines::run_pipeline(test::builtin_pipeline("text-to-image"),
+                                              tiny_image("7"), models, options);
   const auto* image = result.output("image");
   REQUIRE(image != nullptr);
   CHECK(image->type == pipelines::PortType::kFile);
@@ -89,7 +85,8 @@ TEST_CASE("text-to-image writes a 64x64 PNG with its seed in the parameters", "[
   CHECK(loads == 2);  // the checkpoint and its hash
   const fs::path again_dir = test::temp_dir("pipe_t2i_again");
   options.output_dir = again_dir;
-  pipelines::run_pipeline(builtin("text-to-image"), tiny_image("7"), models, options);
+  pipelines::run_pipeline(test::builtin_pipeline("text-to-image"), tiny_image("7"), models,
+                          options);
   CHECK(models.loads() == loads);
   CHECK(vision::read_png(again_dir / "image.png").image.pixels == png.image.pixels);
 }
@@ -99,8 +96,8 @@ TEST_CASE("A random seed is chosen, reported and written into the PNG", "[pipeli
   pipelines::ModelCache models;
   pipelines::RunOptions options;
   options.output_dir = dir;
-  const auto result =
-      pipelines::run_pipeline(builtin("text-to-image"), tiny_image("-1"), models, options);
+  const auto result = pipelines::run_pipeline(test::builtin_pipeline("text-to-image"),
+                                              tiny_image("-1"), models, options);
   REQUIRE(result.random_seeds.size() == 1);
   CHECK(result.random_seeds[0].first == "seed");
   const std::string seed = std::to_string(result.random_seeds[0].second);
@@ -118,9 +115,9 @@ TEST_CASE("Cancellation stops between nodes and between steps, writing nothing",
   const fs::path dir = test::temp_dir("pipe_cancel");
   options.output_dir = dir;
   options.cancel = &cancel;
-  CHECK_THROWS_AS(
-      pipelines::run_pipeline(builtin("text-to-image"), tiny_image("1"), models, options),
-      pipelines::Cancelled);
+  CHECK_THROWS_AS(pipelines::run_pipeline(test::builtin_pipeline("text-to-image"), tiny_image("1"),
+                                          models, options),
+                  pipelines::Cancelled);
   CHECK(models.loads() == 0);
   // The progress callback says stop at the first sampling step.
   cancel = false;
@@ -132,7 +129,7 @@ TEST_CASE("Cancellation stops between nodes and between steps, writing nothing",
   auto values = tiny_image("1");
   values.emplace_back("steps", "5");
   try {
-    pipelines::run_pipeline(builtin("text-to-image"), values, models, options);
+    pipelines::run_pipeline(test::builtin_pipeline("text-to-image"), values, models, options);
     FAIL("the run was not cancelled");
   } catch (const pipelines::Cancelled& e) {
     CHECK_THAT(e.what(), Contains("cancelled at node \"render\""));
@@ -151,7 +148,8 @@ TEST_CASE("voice speaks the text into a WAV at the voice's rate", "[pipelines]")
                                          {"vits_config", test::tts_vits_config()},
                                          {"text", "Hello there. How are you?"},
                                          {"seed", "3"}};
-  const auto result = pipelines::run_pipeline(builtin("voice"), values, models, options);
+  const auto result =
+      pipelines::run_pipeline(test::builtin_pipeline("voice"), values, models, options);
   const auto* out = result.output("audio");
   REQUIRE(out != nullptr);
   CHECK(out->value.meta("seed") == "3");
@@ -162,7 +160,8 @@ TEST_CASE("voice speaks the text into a WAV at the voice's rate", "[pipelines]")
   REQUIRE(out->value.audio != nullptr);
   CHECK(out->value.audio->frames() == wav.frames());
   // Same seed, same samples.
-  const auto again = pipelines::run_pipeline(builtin("voice"), values, models, options);
+  const auto again =
+      pipelines::run_pipeline(test::builtin_pipeline("voice"), values, models, options);
   CHECK(again.output("audio")->value.audio->samples == out->value.audio->samples);
   CHECK(models.loads() == 1);
 }
@@ -186,7 +185,8 @@ TEST_CASE("prompt-to-image expands the idea with the LLM and renders it", "[pipe
                                          {"height", "64"},
                                          {"steps", "2"},
                                          {"seed", "9"}};
-  const auto result = pipelines::run_pipeline(builtin("prompt-to-image"), values, models, options);
+  const auto result =
+      pipelines::run_pipeline(test::builtin_pipeline("prompt-to-image"), values, models, options);
   const std::string prompt = result.output("prompt")->value.text;
   CHECK_THAT(prompt, Catch::Matchers::StartsWith("a lighthouse, ") &&
                          Catch::Matchers::EndsWith(", highly detailed, sharp focus"));
@@ -207,7 +207,8 @@ TEST_CASE("img2img and vocode nodes chain with load and save nodes", "[pipelines
   pipelines::ModelCache models;
   pipelines::RunOptions options;
   options.output_dir = dir;
-  pipelines::run_pipeline(builtin("text-to-image"), tiny_image("4"), models, options);
+  pipelines::run_pipeline(test::builtin_pipeline("text-to-image"), tiny_image("4"), models,
+                          options);
   const std::string def =
       R"({
     "nodes": {

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <string>
 
+#include "pipelines/builtin.h"
 #include "pipelines/definition.h"
 #include "pipelines/executor.h"
 #include "tests/support/test_support.h"
@@ -23,6 +24,11 @@ inline std::string llm_model() { return golden_file("llm/llama_tiny.gguf").strin
 inline std::string tts_model() { return golden_file("tts/vits_generator.safetensors").string(); }
 inline std::string tts_voice() { return golden_file("tts/vits_voice.onnx.json").string(); }
 inline std::string tts_vits_config() { return golden_file("tts/vits_config.json").string(); }
+
+// A built-in pipeline definition by name ("text-to-image").
+inline pipelines::PipelineDefinition builtin_pipeline(const std::string& name) {
+  return pipelines::load_pipeline_file(pipelines::resolve_pipeline_path(name));
+}
 
 // The error message of validating `json`, or "" when it is valid.
 inline std::string validation_error(const std::string& json,

@@ -24,10 +24,6 @@ namespace fs = std::filesystem;
 using Catch::Matchers::Contains;
 using pipelines::PipelineEvent;
 
-pipelines::PipelineDefinition builtin(const std::string& name) {
-  return pipelines::load_pipeline_file(pipelines::resolve_pipeline_path(name));
-}
-
 fs::path face_api_dir() {
   const fs::path dir = test::test_data_dir() / ".." / ".." / "third_party" / "face-api";
   if (!fs::exists(dir / "model")) FAIL(dir.string() << ": run scripts/fetch_face_models.sh");
@@ -83,7 +79,8 @@ TEST_CASE("avatar-video speaks the script as an MP4 with a step per frame", "[pi
   };
   pipelines::InputValues values = avatar_inputs("4");
   values.emplace_back("script", "Hello there. How are you today?");
-  const auto result = pipelines::run_pipeline(builtin("avatar-video"), values, models, options);
+  const auto result =
+      pipelines::run_pipeline(test::builtin_pipeline("avatar-video"), values, models, options);
   const auto* out = result.output("video");
   REQUIRE(out != nullptr);
   CHECK(out->value.text == (dir / "video.mp4").string());
@@ -136,8 +133,9 @@ TEST_CASE("Cancelling avatar-video mid-render leaves no file", "[pipelines][vide
   };
   pipelines::InputValues values = avatar_inputs("4");
   values.emplace_back("script", "Hello there. How are you today?");
-  CHECK_THROWS_AS(pipelines::run_pipeline(builtin("avatar-video"), values, models, options),
-                  pipelines::Cancelled);
+  CHECK_THROWS_AS(
+      pipelines::run_pipeline(test::builtin_pipeline("avatar-video"), values, models, options),
+      pipelines::Cancelled);
   CHECK(frames_seen == 3);
   CHECK(test::count_files(dir) == 0);
 }
@@ -152,7 +150,8 @@ TEST_CASE("story-video writes a script with the LLM and speaks it", "[pipelines]
                                {"llm", test::llm_model()},
                                {"max_tokens", "6"},
                                {"text_seed", "5"}});
-  const auto result = pipelines::run_pipeline(builtin("story-video"), values, models, options);
+  const auto result =
+      pipelines::run_pipeline(test::builtin_pipeline("story-video"), values, models, options);
   CHECK_THAT(result.output("script")->value.text,
              Catch::Matchers::StartsWith("a lighthouse keeper. "));
   check_talking_head_mp4(dir / "video.mp4", 128, 10);
@@ -231,7 +230,7 @@ TEST_CASE("The video nodes check fps, size, the portrait and the format", "[pipe
                                    "parameters": {"format": "gif"}}}})"),
       Contains("field \"format\": must be \"auto\", \"mp4\" or \"png\", got \"gif\""));
   // The built-in definition: valid with its inputs, a bad fps named with the input.
-  const pipelines::PipelineDefinition def = builtin("avatar-video");
+  const pipelines::PipelineDefinition def = test::builtin_pipeline("avatar-video");
   pipelines::InputValues values = avatar_inputs("1");
   values.emplace_back("script", "Hi.");
   CHECK_NOTHROW(pipelines::plan_pipeline(def, values));

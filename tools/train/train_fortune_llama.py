@@ -17,6 +17,7 @@ import operator
 import os
 import random
 import struct
+import sys
 import time
 
 import numpy as np
@@ -24,6 +25,9 @@ import regex
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from train_common import bytes_to_unicode, set_warmup_cosine_lr  # noqa: E402
 
 # The "gpt-2" pre-tokenizer, exactly as mmgen's text/pre_tokenizer.cpp names it.
 PRE_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)"""
@@ -50,20 +54,6 @@ def read_fortunes(directory):
 
 
 # ---------------------------------------------------------------- BPE
-
-
-def bytes_to_unicode():
-    """GPT-2's map from each byte to a printable character."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + \
-        list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return {b: chr(c) for b, c in zip(bs, cs)}
 
 
 BYTE_CHARS = bytes_to_unicode()
@@ -375,9 +365,7 @@ def main():
     warmup = max(1, args.steps // 20)
     t1 = time.time()
     for step in range(args.steps):
-        lr = args.lr * min(1.0, (step + 1) / warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / args.steps)))
-        for g in opt.param_groups:
-            g["lr"] = lr
+        lr = set_warmup_cosine_lr(opt, args.lr, step, args.steps, warmup, floor=0.1)
         starts = torch.randint(0, len(data) - args.seq - 1, (args.batch,), generator=gen)
         batch = torch.stack([data[s:s + args.seq + 1] for s in starts])
         logits = model(batch[:, :-1])

@@ -31,6 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import shapes_data  # noqa: E402
 import shapes_detector  # noqa: E402
 from clip_bpe import ClipTokenizer  # noqa: E402
+from train_common import set_warmup_cosine_lr  # noqa: E402
 from sd_modules import AutoencoderKL, CLIPTextModel, UNet2DConditionModel  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -156,10 +157,7 @@ def train_vae(vae, images, args, log):
     rng = np.random.default_rng(args.seed + 1)
     start = time.time()
     for step in range(args.vae_steps):
-        lr = args.vae_lr * min(1.0, (step + 1) / 100) * (
-            0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / args.vae_steps)))
-        for group in opt.param_groups:
-            group["lr"] = lr
+        set_warmup_cosine_lr(opt, args.vae_lr, step, args.vae_steps, warmup=100, floor=0.1)
         x = to_pixels(images[rng.integers(len(images), size=args.vae_batch)])
         if step < args.vae_steps - args.vae_full_steps:
             # Most steps see 32x32 crops (a quarter of the work; the VAE is convolutional).
@@ -220,10 +218,7 @@ def train_unet(unet, text, latents, ids, args, log):
     gen = torch.Generator().manual_seed(args.seed + 3)
     start = time.time()
     for step in range(args.unet_steps):
-        lr = args.lr * min(1.0, (step + 1) / 200) * (
-            0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * step / args.unet_steps)))
-        for group in opt.param_groups:
-            group["lr"] = lr
+        lr = set_warmup_cosine_lr(opt, args.lr, step, args.unet_steps, warmup=200, floor=0.05)
         pick = torch.from_numpy(rng.integers(len(latents), size=args.batch))
         x0 = latents[pick]
         tokens = ids[pick].clone()
