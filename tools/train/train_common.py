@@ -1,7 +1,11 @@
 """Pieces the training scripts share: GPT-2's byte-to-character map (byte-level BPE,
-also CLIP's) and the learning-rate schedule (linear warm-up, cosine decay to a floor)."""
+also CLIP's), the learning-rate schedule (linear warm-up, cosine decay to a floor) and
+a dependency-free PNG writer."""
 
 import math
+import os
+import struct
+import zlib
 
 
 def bytes_to_unicode():
@@ -25,3 +29,18 @@ def set_warmup_cosine_lr(optimizer, peak, step, total, warmup, floor):
     for group in optimizer.param_groups:
         group["lr"] = lr
     return lr
+
+
+def save_png(path, image):
+    """An RGB uint8 picture as PNG (zlib-compressed, one filter byte per row)."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    h, w, _ = image.shape
+    raw = b"".join(b"\x00" + image[y].tobytes() for y in range(h))
+
+    def chunk(kind, body):
+        return (struct.pack(">I", len(body)) + kind + body +
+                struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF))
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)) +
+           chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
+    with open(path, "wb") as f:
+        f.write(png)

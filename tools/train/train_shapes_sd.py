@@ -31,7 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import shapes_data  # noqa: E402
 import shapes_detector  # noqa: E402
 from clip_bpe import ClipTokenizer  # noqa: E402
-from train_common import set_warmup_cosine_lr  # noqa: E402
+from train_common import save_png, set_warmup_cosine_lr  # noqa: E402
 from sd_modules import AutoencoderKL, CLIPTextModel, UNet2DConditionModel  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -78,8 +78,8 @@ TEXT_CONFIG = {
     "vocab_size": 49408,
     "hidden_size": 64,
     "intermediate_size": 256,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 2,
+    "num_hidden_layers": 4,  # two layers did not bind colours to the right object
+    "num_attention_heads": 4,
     "max_position_embeddings": 77,
     "hidden_act": "quick_gelu",
     "layer_norm_eps": 1e-5,
@@ -127,6 +127,22 @@ def write_safetensors(path, tensors):
         for blob in blobs:
             f.write(blob)
     os.replace(tmp, path)
+
+
+def load_safetensors(path):
+    with open(path, "rb") as f:
+        size = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(size))
+        data = f.read()
+    dtypes = {"F16": np.float16, "F32": np.float32, "I64": np.int64}
+    tensors = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        begin, end = info["data_offsets"]
+        array = np.frombuffer(data[begin:end], dtypes[info["dtype"]]).reshape(info["shape"])
+        tensors[name] = torch.from_numpy(array.astype(np.float32))
+    return tensors
 
 
 def write_json(path, value):
@@ -193,7 +209,7 @@ def alphas_cumprod():
     return torch.cumprod(1 - betas, dim=0).float()
 
 
-def train_unet(unet, text, latents, ids, args, log):
+def train_unet(unet, text, latents, ids, args, log, evaluate=None):
     # Only the rows of tokens the captions use are trained (Adam leaves rows without
     # gradient untouched anyway): a small table during training, merged back at the end.
     full_table = text.text_model.embeddings.token_embedding
@@ -207,7 +223,8 @@ def train_unet(unet, text, latents, ids, args, log):
         small.weight.copy_(full_table.weight[used])
     text.text_model.embeddings.token_embedding = small
     params = list(unet.parameters()) + list(text.parameters())
-    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0, betas=(0.9, 0.99))
+    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0, betas=(0.9, 0.99),
+                            foreach=True)
     ema_unet, ema_text = copy.deepcopy(unet), copy.deepcopy(text)
     ema_params = list(ema_unet.parameters()) + list(ema_text.parameters())
     ac = alphas_cumprod()
@@ -224,8 +241,16 @@ def train_unet(unet, text, latents, ids, args, log):
         tokens = ids[pick].clone()
         drop = torch.rand(args.batch, generator=gen) < args.uncond
         tokens[drop] = empty
+        # A share of the batch at high noise, where the layout and the colours are decided
+        # from the caption (uniform t leaves the text little to do there).
         t = torch.randint(0, 1000, (args.batch,), generator=gen)
+        high = torch.rand(args.batch, generator=gen) < args.high_noise
+        t[high] = torch.randint(500, 1000, (int(high.sum()),), generator=gen)
         noise = torch.randn(x0.shape, generator=gen)
+        # Offset noise: a per-channel constant in the noise lets the model learn to move a
+        # picture's mean (the background colour), which plain noise leaves to the last
+        # few, barely trained, highest-noise steps.
+        noise += args.offset_noise * torch.randn((args.batch, x0.shape[1], 1, 1), generator=gen)
         a = ac[t][:, None, None, None]
         xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
         eps = unet(xt, t, text(tokens))
@@ -236,11 +261,14 @@ def train_unet(unet, text, latents, ids, args, log):
         opt.step()
         decay = min(args.ema, (1 + step) / (10 + step))
         with torch.no_grad():
-            for e, p in zip(ema_params, params):
-                e.mul_(decay).add_(p, alpha=1 - decay)
+            torch._foreach_mul_(ema_params, decay)
+            torch._foreach_add_(ema_params, params, alpha=1 - decay)
         if step % 100 == 0 or step == args.unet_steps - 1:
             log(f"unet step {step} loss {loss.item():.4f} lr {lr:.2e} "
                 f"({time.time() - start:.0f} s)")
+        if evaluate and args.eval_every and (step + 1) % args.eval_every == 0:
+            report = evaluate(ema_unet, lambda tokens: ema_text(local[tokens]), step + 1)
+            log(f"unet step {step + 1}: {report} ({time.time() - start:.0f} s)")
     with torch.no_grad():
         full_table.weight[used] = ema_text.text_model.embeddings.token_embedding.weight
     ema_text.text_model.embeddings.token_embedding = full_table
@@ -251,8 +279,12 @@ def train_unet(unet, text, latents, ids, args, log):
 
 
 @torch.no_grad()
-def sample(unet, text, vae, scale, tokenizer, prompt, seed, steps=20, cfg=5.0):
-    """Euler (k-diffusion sample_euler) from seeded noise; returns uint8 RGB [64, 64, 3]."""
+def sample(unet, encode, vae, scale, tokenizer, prompts, seeds, steps=20, cfg=5.0):
+    """Euler (k-diffusion sample_euler) from seeded noise, all prompts in one batch.
+
+    encode maps CLIP token ids [n, 77] to the UNet's context. Returns uint8 RGB
+    pictures [len(prompts), 64, 64, 3].
+    """
     ac = alphas_cumprod()
     sigmas_all = ((1 - ac) / ac).sqrt()
     ts = torch.linspace(999, 0, steps, dtype=torch.float64)
@@ -262,9 +294,11 @@ def sample(unet, text, vae, scale, tokenizer, prompt, seed, steps=20, cfg=5.0):
         w = float(t) - lo
         sigmas.append(math.exp((1 - w) * math.log(sigmas_all[lo]) + w * math.log(sigmas_all[hi])))
     sigmas.append(0.0)
-    cond = text(torch.tensor([tokenizer.framed(prompt), tokenizer.framed("")]))
-    gen = torch.Generator().manual_seed(seed)
-    x = torch.randn((1, 4, 16, 16), generator=gen) * sigmas[0]
+    n = len(prompts)
+    cond = encode(torch.tensor([tokenizer.framed(p) for p in prompts] +
+                               [tokenizer.framed("")] * n))
+    x = torch.cat([torch.randn((1, 4, 16, 16), generator=torch.Generator().manual_seed(s))
+                   for s in seeds]) * sigmas[0]
     log_sigmas = sigmas_all.log()
     for i in range(steps):
         s = sigmas[i]
@@ -273,13 +307,12 @@ def sample(unet, text, vae, scale, tokenizer, prompt, seed, steps=20, cfg=5.0):
         hi = int(torch.searchsorted(log_sigmas, torch.tensor(ls)).clamp(1, 999))
         lo = hi - 1
         w = (ls - log_sigmas[lo].item()) / (log_sigmas[hi].item() - log_sigmas[lo].item())
-        t = torch.tensor([lo + w] * 2)
-        xin = torch.cat([x, x]) / math.sqrt(s * s + 1)
-        eps = unet(xin, t, cond)
-        eps = eps[1:] + cfg * (eps[:1] - eps[1:])
+        t = torch.full((2 * n,), lo + w)
+        eps = unet(torch.cat([x, x]) / math.sqrt(s * s + 1), t, cond)
+        eps = eps[n:] + cfg * (eps[:n] - eps[n:])
         x = x + eps * (sigmas[i + 1] - s)
-    image = vae.decode(x / scale)[0].clamp(-1, 1)
-    return ((image.permute(1, 2, 0) + 1) * 127.5 + 0.5).clamp(0, 255).byte().numpy()
+    images = vae.decode(x / scale).clamp(-1, 1)
+    return ((images.permute(0, 2, 3, 1) + 1) * 127.5 + 0.5).clamp(0, 255).byte().numpy()
 
 
 # ---------------------------------------------------------------- main
@@ -296,12 +329,19 @@ def main():
     p.add_argument("--vae-batch", type=int, default=32)
     p.add_argument("--vae-lr", type=float, default=1e-3)
     p.add_argument("--vae-kl", type=float, default=1e-6)
-    p.add_argument("--unet-steps", type=int, default=2000)
-    p.add_argument("--batch", type=int, default=64)
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--unet-steps", type=int, default=5000)
+    p.add_argument("--batch", type=int, default=24)
+    p.add_argument("--lr", type=float, default=8e-4)
     p.add_argument("--ema", type=float, default=0.999)
     p.add_argument("--uncond", type=float, default=0.1)
     p.add_argument("--cfg", type=float, default=5.0)
+    p.add_argument("--high-noise", type=float, default=0.3,
+                   help="share of each batch drawn from the upper half of the timesteps")
+    p.add_argument("--offset-noise", type=float, default=0.15,
+                   help="scale of the per-channel constant added to the training noise")
+    p.add_argument("--eval-every", type=int, default=1000,
+                   help="log the detector's acceptance every N UNet steps (0: never)")
+    p.add_argument("--vae-from", help="reuse the VAE of an earlier run's output folder")
     args = p.parse_args()
 
     torch.manual_seed(args.seed)
@@ -323,8 +363,18 @@ def main():
         f"({time.time() - total_start:.0f} s)")
 
     vae = AutoencoderKL(VAE_CONFIG)
-    vae_seconds = train_vae(vae, images, args, log)
+    if args.vae_from:
+        # Reuses the VAE of an earlier run with the same seed and scenes (to iterate on the
+        # UNet); a shipped model is trained in one run without it.
+        vae.load_state_dict(load_safetensors(
+            os.path.join(args.vae_from, "vae", "diffusion_pytorch_model.safetensors")))
+        vae_seconds = 0.0
+    else:
+        vae_seconds = train_vae(vae, images, args, log)
     vae = round_to_f16(vae).eval()
+    os.makedirs(os.path.join(args.out, "vae"), exist_ok=True)
+    write_safetensors(os.path.join(args.out, "vae", "diffusion_pytorch_model.safetensors"),
+                      vae.state_dict())
     latents = encode_latents(vae, images)
     scale = float(1.0 / latents.std())
     latents = latents * scale
@@ -336,14 +386,32 @@ def main():
 
     unet = UNet2DConditionModel(UNET_CONFIG)
     text = CLIPTextModel(TEXT_CONFIG)
-    ema_unet, ema_text, unet_seconds = train_unet(unet, text, latents, ids, args, log)
+    probe_captions = captions[:20]  # training captions, for comparison with the held-out ones
+
+    def evaluate(unet, encode, step):
+        def accepted(prompts, name):
+            images = sample(unet, encode, vae, scale, tokenizer, prompts,
+                            range(len(prompts)), cfg=args.cfg)
+            # One picture of the 20, four rows of five, to look at during training.
+            rows = [np.concatenate(list(images[r * 5:r * 5 + 5]), axis=1) for r in range(4)]
+            save_png(os.path.join(args.out, "train_samples", f"{name}_step{step:05d}.png"),
+                     np.concatenate(rows, axis=0))
+            return sum(shapes_detector.check(im, p)[0] for im, p in zip(images, prompts))
+        with torch.no_grad():
+            held = accepted(shapes_data.HELDOUT_PROMPTS, "heldout")
+            seen = accepted(probe_captions, "training")
+        return f"detector accepts held-out {held}/20, training captions {seen}/20"
+
+    ema_unet, ema_text, unet_seconds = train_unet(unet, text, latents, ids, args, log, evaluate)
     unet, text = round_to_f16(ema_unet).eval(), round_to_f16(ema_text).eval()
 
     # The held-out prompts, their token ids (mmgen's tokenizer must agree) and how many
     # of them the detector accepts when rendered by this reference sampler.
     heldout, hits = [], 0
-    for i, prompt in enumerate(shapes_data.HELDOUT_PROMPTS):
-        image = sample(unet, text, vae, scale, tokenizer, prompt, seed=i, cfg=args.cfg)
+    images = sample(unet, text, vae, scale, tokenizer, shapes_data.HELDOUT_PROMPTS,
+                    range(len(shapes_data.HELDOUT_PROMPTS)), cfg=args.cfg)
+    for i, (prompt, image) in enumerate(zip(shapes_data.HELDOUT_PROMPTS, images)):
+        save_png(os.path.join(args.out, "train_samples", f"heldout_{i:02d}.png"), image)
         ok, why = shapes_detector.check(image, prompt)
         hits += ok
         heldout.append({"prompt": prompt, "ids": tokenizer.framed(prompt), "seed": i,
@@ -355,8 +423,6 @@ def main():
         os.makedirs(os.path.join(args.out, part), exist_ok=True)
     write_safetensors(os.path.join(args.out, "unet", "diffusion_pytorch_model.safetensors"),
                       unet.state_dict())
-    write_safetensors(os.path.join(args.out, "vae", "diffusion_pytorch_model.safetensors"),
-                      vae.state_dict())
     write_safetensors(os.path.join(args.out, "text_encoder", "model.safetensors"),
                       text.state_dict())
     write_json(os.path.join(args.out, "unet", "config.json"), UNET_CONFIG)
@@ -379,7 +445,8 @@ def main():
     write_json(os.path.join(args.out, "train_stats.json"), {
         "seed": args.seed, "threads": args.threads, "scenes": len(images),
         "vae_steps": args.vae_steps, "vae_batch": args.vae_batch, "unet_steps": args.unet_steps,
-        "batch": args.batch, "lr": args.lr, "ema": args.ema, "caption_dropout": args.uncond,
+        "batch": args.batch, "high_noise_share": args.high_noise,
+        "offset_noise": args.offset_noise, "lr": args.lr, "ema": args.ema, "caption_dropout": args.uncond,
         "parameters": {"unet": count(unet), "vae": count(vae), "text_encoder": count(text)},
         "latent_scale": scale, "vae_psnr_db": round(vae_psnr, 2),
         "heldout_accepted": hits, "heldout_total": len(heldout),

@@ -1,0 +1,15 @@
+// shapes-sd on a CUDA device: the held-out prompts rendered there pass the shapes
+// detector as often as the CPU test requires (at least 16 of 20).
+#include <catch2/catch.hpp>
+
+#include "tests/diffusion/shapes_sd_support.h"
+
+namespace mmgen::diffusion {
+
+TEST_CASE("shapes-sd on CUDA: draws what at least 16 of 20 unseen prompts ask for",
+          "[cuda][shapes_sd]") {
+  const auto sd = StableDiffusion::load(test::shapes_sd_dir(), {}, Device::cuda());
+  CHECK(test::count_accepted_heldout(*sd, test::read_heldout_prompts()) >= 16);
+}
+
+}  // namespace mmgen::diffusion

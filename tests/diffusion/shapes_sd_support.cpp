@@ -1,0 +1,55 @@
+#include "tests/diffusion/shapes_sd_support.h"
+
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "core/shipped_files.h"
+#include "tests/diffusion/shapes_detector.h"
+#include "vision/image.h"
+
+namespace mmgen::test {
+
+std::filesystem::path shapes_sd_dir() {
+  const auto dir = find_default_model("shapes-sd");
+  if (!dir) FAIL("the default image model shapes-sd is missing (models/shapes-sd)");
+  return *dir;
+}
+
+HeldoutSet read_heldout_prompts() {
+  const auto path = shapes_sd_dir() / "heldout_prompts.json";
+  std::ifstream in(path);
+  if (!in) FAIL("missing " << path);
+  const nlohmann::json json = nlohmann::json::parse(in);
+  HeldoutSet set;
+  set.sampler = diffusion::parse_sampler(json.at("sampler").get<std::string>());
+  set.steps = json.at("steps").get<int>();
+  set.cfg = json.at("cfg").get<float>();
+  for (const auto& p : json.at("prompts")) {
+    set.prompts.push_back({p.at("prompt").get<std::string>(),
+                           p.at("ids").get<std::vector<int32_t>>(), p.at("seed").get<uint64_t>()});
+  }
+  return set;
+}
+
+int count_accepted_heldout(const diffusion::StableDiffusion& sd, const HeldoutSet& heldout) {
+  int accepted = 0;
+  for (const HeldoutPrompt& p : heldout.prompts) {
+    diffusion::GenerationParams params;
+    params.prompt = p.prompt;
+    params.sampler = heldout.sampler;
+    params.steps = heldout.steps;
+    params.cfg_scale = heldout.cfg;
+    params.seed = p.seed;
+    params.width = params.height = static_cast<int>(sd.native_size());
+    const diffusion::GenerationResult result = diffusion::txt2img(sd, params);
+    const ShapesVerdict verdict =
+        check_shapes_picture(vision::image_from_tensor(result.images.cpu()), p.prompt);
+    WARN((verdict.accepted ? "accepted: " : "rejected: ")
+         << p.prompt << " (" << verdict.why << ")");
+    accepted += verdict.accepted;
+  }
+  return accepted;
+}
+
+}  // namespace mmgen::test

@@ -1,0 +1,79 @@
+#!/usr/bin/python3
+"""Renders prompts with a trained shapes-sd folder (the reference Euler sampler of the
+training script) and reports how many the shapes detector accepts: the 20 held-out
+prompts, or a set of training-style captions, at one or more guidance scales.
+
+  /usr/bin/python3 tools/train/eval_shapes_sd.py models/shapes-sd --cfg 3 5 7.5
+"""
+
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import shapes_data  # noqa: E402
+import shapes_detector  # noqa: E402
+import train_shapes_sd as T  # noqa: E402
+from clip_bpe import ClipTokenizer  # noqa: E402
+from sd_modules import AutoencoderKL, CLIPTextModel, UNet2DConditionModel  # noqa: E402
+from train_common import save_png  # noqa: E402
+
+
+def load(folder):
+    def part(cls, sub, weights):
+        with open(os.path.join(folder, sub, "config.json")) as f:
+            config = json.load(f)
+        module = cls(config)
+        module.load_state_dict(T.load_safetensors(os.path.join(folder, sub, weights)))
+        return module.eval(), config
+    unet, _ = part(UNet2DConditionModel, "unet", "diffusion_pytorch_model.safetensors")
+    vae, vae_config = part(AutoencoderKL, "vae", "diffusion_pytorch_model.safetensors")
+    text, _ = part(CLIPTextModel, "text_encoder", "model.safetensors")
+    return unet, vae, text, vae_config["scaling_factor"]
+
+
+def training_captions(count, seed):
+    """Captions as the training data draws them (with a background, like the held-out ones)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    while len(out) < count:
+        parts = shapes_data.random_parts(rng)
+        parts["say_background"] = True
+        out.append(shapes_data.caption(parts))
+    return out
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("model")
+    p.add_argument("--cfg", type=float, nargs="+", default=[5.0])
+    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--prompts", choices=["heldout", "training"], default="heldout")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--grid", help="write the pictures of the first guidance scale here (PNG)")
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    unet, vae, text, scale = load(args.model)
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    tokenizer = ClipTokenizer(os.path.join(root, "data", "clip", "bpe_simple_vocab_16e6.txt.gz"))
+    prompts = (shapes_data.HELDOUT_PROMPTS if args.prompts == "heldout"
+               else training_captions(20, seed=4321))
+    for n, cfg in enumerate(args.cfg):
+        images = T.sample(unet, text, vae, scale, tokenizer, prompts, range(len(prompts)),
+                          steps=args.steps, cfg=cfg)
+        verdicts = [shapes_detector.check(im, pr) for im, pr in zip(images, prompts)]
+        print(f"cfg {cfg}: {sum(ok for ok, _ in verdicts)}/{len(prompts)} accepted")
+        for prompt, (ok, why) in zip(prompts, verdicts):
+            print(f"  {'ok ' if ok else 'MISS'} {prompt} ({why})")
+        if args.grid and n == 0:
+            rows = [np.concatenate(list(images[r * 5:r * 5 + 5]), axis=1)
+                    for r in range(len(prompts) // 5)]
+            save_png(args.grid, np.concatenate(rows, axis=0))
+
+
+if __name__ == "__main__":
+    main()
