@@ -20,7 +20,7 @@ import shapes_detector  # noqa: E402
 import train_shapes_sd as T  # noqa: E402
 from clip_bpe import ClipTokenizer  # noqa: E402
 from sd_modules import AutoencoderKL, CLIPTextModel, UNet2DConditionModel  # noqa: E402
-from train_common import save_png  # noqa: E402
+from train_common import picture_grid, save_png  # noqa: E402
 
 
 def load(folder):
@@ -58,8 +58,7 @@ def main():
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     unet, vae, text, scale = load(args.model)
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    tokenizer = ClipTokenizer(os.path.join(root, "data", "clip", "bpe_simple_vocab_16e6.txt.gz"))
+    tokenizer = ClipTokenizer(os.path.join(T.ROOT, "data", "clip", "bpe_simple_vocab_16e6.txt.gz"))
     prompts = (shapes_data.HELDOUT_PROMPTS if args.prompts == "heldout"
                else training_captions(20, seed=4321))
     for n, cfg in enumerate(args.cfg):
@@ -70,9 +69,7 @@ def main():
         for prompt, (ok, why) in zip(prompts, verdicts):
             print(f"  {'ok ' if ok else 'MISS'} {prompt} ({why})")
         if args.grid and n == 0:
-            rows = [np.concatenate(list(images[r * 5:r * 5 + 5]), axis=1)
-                    for r in range(len(prompts) // 5)]
-            save_png(args.grid, np.concatenate(rows, axis=0))
+            save_png(args.grid, picture_grid(images, 5))
 
 
 if __name__ == "__main__":

@@ -1,11 +1,13 @@
 """Pieces the training scripts share: GPT-2's byte-to-character map (byte-level BPE,
 also CLIP's), the learning-rate schedule (linear warm-up, cosine decay to a floor) and
-a dependency-free PNG writer."""
+a dependency-free PNG writer with the grid the scripts show pictures in."""
 
 import math
 import os
 import struct
 import zlib
+
+import numpy as np
 
 
 def bytes_to_unicode():
@@ -44,3 +46,10 @@ def save_png(path, image):
            chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
     with open(path, "wb") as f:
         f.write(png)
+
+
+def picture_grid(images, columns):
+    """uint8 pictures [n, h, w, 3] (n a multiple of columns) as one picture, row by row."""
+    rows = [np.concatenate(list(images[r:r + columns]), axis=1)
+            for r in range(0, len(images), columns)]
+    return np.concatenate(rows, axis=0)

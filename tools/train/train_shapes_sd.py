@@ -31,7 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import shapes_data  # noqa: E402
 import shapes_detector  # noqa: E402
 from clip_bpe import ClipTokenizer  # noqa: E402
-from train_common import save_png, set_warmup_cosine_lr  # noqa: E402
+from train_common import picture_grid, save_png, set_warmup_cosine_lr  # noqa: E402
 from sd_modules import AutoencoderKL, CLIPTextModel, UNet2DConditionModel  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -392,10 +392,9 @@ def main():
         def accepted(prompts, name):
             images = sample(unet, encode, vae, scale, tokenizer, prompts,
                             range(len(prompts)), cfg=args.cfg)
-            # One picture of the 20, four rows of five, to look at during training.
-            rows = [np.concatenate(list(images[r * 5:r * 5 + 5]), axis=1) for r in range(4)]
+            # One picture of the 20, rows of five, to look at during training.
             save_png(os.path.join(args.out, "train_samples", f"{name}_step{step:05d}.png"),
-                     np.concatenate(rows, axis=0))
+                     picture_grid(images, 5))
             return sum(shapes_detector.check(im, p)[0] for im, p in zip(images, prompts))
         with torch.no_grad():
             held = accepted(shapes_data.HELDOUT_PROMPTS, "heldout")
@@ -408,9 +407,9 @@ def main():
     # The held-out prompts, their token ids (mmgen's tokenizer must agree) and how many
     # of them the detector accepts when rendered by this reference sampler.
     heldout, hits = [], 0
-    images = sample(unet, text, vae, scale, tokenizer, shapes_data.HELDOUT_PROMPTS,
-                    range(len(shapes_data.HELDOUT_PROMPTS)), cfg=args.cfg)
-    for i, (prompt, image) in enumerate(zip(shapes_data.HELDOUT_PROMPTS, images)):
+    heldout_images = sample(unet, text, vae, scale, tokenizer, shapes_data.HELDOUT_PROMPTS,
+                            range(len(shapes_data.HELDOUT_PROMPTS)), cfg=args.cfg)
+    for i, (prompt, image) in enumerate(zip(shapes_data.HELDOUT_PROMPTS, heldout_images)):
         save_png(os.path.join(args.out, "train_samples", f"heldout_{i:02d}.png"), image)
         ok, why = shapes_detector.check(image, prompt)
         hits += ok
