@@ -78,12 +78,19 @@ class Attention(nn.Module):
         h = self.heads
 
         def split(t):
-            return t.reshape(b, -1, h, d // h).transpose(1, 2)
+            return t.reshape(t.shape[0], -1, h, d // h).transpose(1, 2)
 
         q = split(self.to_q(x) * (d // h) ** -0.5)
         k, v = split(self.to_k(context)), split(self.to_v(context))
+        if k.shape[0] != b:
+            # Training draws several noisy pictures per caption: the captions' keys and
+            # values are computed once and broadcast over the repeats (batch = repeats x
+            # captions, repeat-major), which is the same product as repeating the context.
+            q = q.reshape(b // k.shape[0], k.shape[0], *q.shape[1:])
+            k, v = k[None], v[None]
         w = torch.softmax(q @ k.transpose(-1, -2), dim=-1)
-        return self.to_out[0]((w @ v).transpose(1, 2).reshape(b, n, d))
+        out = (w @ v).reshape(b, h, n, d // h)
+        return self.to_out[0](out.transpose(1, 2).reshape(b, n, d))
 
 
 # ---------------------------------------------------------------- UNet

@@ -9,7 +9,7 @@ The model's mmgen test is to implement the same rules in C++ (see tools/train/RE
 
 import numpy as np
 
-from shapes_data import COLOURS, PLACES, RELATIONS, SHAPES
+from shapes_data import COLOURS, PLACES, RELATIONS
 
 PALETTE = np.array(list(COLOURS.values()), np.float32)
 NAMES = list(COLOURS)

@@ -1,10 +1,14 @@
 """Pieces the training scripts share: GPT-2's byte-to-character map (byte-level BPE,
-also CLIP's), the learning-rate schedule (linear warm-up, cosine decay to a floor) and
+also CLIP's), the learning-rate schedule (linear warm-up, cosine decay to a floor), the
+file writers (atomic: a temporary name, then a rename) for JSON, safetensors and WAV, and
 a dependency-free PNG writer with the grid the scripts show pictures in."""
 
+import io
+import json
 import math
 import os
 import struct
+import wave
 import zlib
 
 import numpy as np
@@ -53,3 +57,43 @@ def picture_grid(images, columns):
     rows = [np.concatenate(list(images[r:r + columns]), axis=1)
             for r in range(0, len(images), columns)]
     return np.concatenate(rows, axis=0)
+
+
+def write_atomic(path, data):
+    """Bytes to path through a temporary name, so a reader never sees a partial file."""
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+def write_json(path, value):
+    write_atomic(path, (json.dumps(value, indent=2, ensure_ascii=False) + "\n").encode())
+
+
+def safetensors_bytes(tensors, metadata=None):
+    """torch tensors (F32, F16 or I64, as they are) in the safetensors layout: 8-byte
+    header size, JSON header padded to 8 bytes, then the data in name order."""
+    dtypes = {"torch.float32": "F32", "torch.float16": "F16", "torch.int64": "I64"}
+    header, blobs, offset = {"__metadata__": metadata or {}}, [], 0
+    for name in sorted(tensors):
+        t = tensors[name].detach().contiguous()
+        data = t.numpy().tobytes()
+        header[name] = {"dtype": dtypes[str(t.dtype)], "shape": list(t.shape),
+                        "data_offsets": [offset, offset + len(data)]}
+        blobs.append(data)
+        offset += len(data)
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    return struct.pack("<Q", len(text)) + text + b"".join(blobs)
+
+
+def wav_bytes(samples, sample_rate):
+    """float samples in [-1, 1] as a 16-bit mono PCM WAV file."""
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(sample_rate)
+        w.writeframes((np.clip(samples, -1, 1) * 32767).round().astype("<i2").tobytes())
+    return buffer.getvalue()

@@ -31,7 +31,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import shapes_data  # noqa: E402
 import shapes_detector  # noqa: E402
 from clip_bpe import ClipTokenizer  # noqa: E402
-from train_common import picture_grid, save_png, set_warmup_cosine_lr  # noqa: E402
+from train_common import (picture_grid, safetensors_bytes, save_png,  # noqa: E402
+                          set_warmup_cosine_lr, write_atomic, write_json)
 from sd_modules import AutoencoderKL, CLIPTextModel, UNet2DConditionModel  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -43,9 +44,11 @@ UNET_CONFIG = {
     "out_channels": 4,
     "block_out_channels": [32, 64, 64],
     "layers_per_block": 1,
-    # No attention at 16x16 (where it would cost most); cross-attention at 8x8 and 4x4.
-    "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"],
-    "up_block_types": ["CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"],
+    # Cross-attention only at 4x4 (and the mid-block): the transformer blocks cost most of
+    # a step on the CPU, and one 4x4 cell (16 pixels) is enough to place the canonical
+    # layouts; the convolutions at 8x8 and 16x16 shape the objects.
+    "down_block_types": ["DownBlock2D", "DownBlock2D", "CrossAttnDownBlock2D"],
+    "up_block_types": ["CrossAttnUpBlock2D", "UpBlock2D", "UpBlock2D"],
     "mid_block_type": "UNetMidBlock2DCrossAttn",
     "attention_head_dim": 4,  # diffusers' SD 1.x name for the head count
     "cross_attention_dim": 64,
@@ -105,28 +108,10 @@ SCHEDULER_CONFIG = {
 
 
 def write_safetensors(path, tensors):
-    """A safetensors file (f16 for floating tensors) written to a temporary name, then renamed."""
-    header, blobs, offset = {}, [], 0
-    for name in sorted(tensors):
-        t = tensors[name].detach().contiguous()
-        if t.is_floating_point():
-            t = t.half()
-        dtype = {torch.float16: "F16", torch.int64: "I64", torch.float32: "F32"}[t.dtype]
-        data = t.numpy().tobytes()
-        header[name] = {"dtype": dtype, "shape": list(t.shape),
-                        "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    header["__metadata__"] = {"format": "pt"}
-    text = json.dumps(header, separators=(",", ":")).encode()
-    text += b" " * (-len(text) % 8)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(struct.pack("<Q", len(text)))
-        f.write(text)
-        for blob in blobs:
-            f.write(blob)
-    os.replace(tmp, path)
+    """A safetensors file with the floating tensors in f16 (as SD releases ship)."""
+    write_atomic(path, safetensors_bytes(
+        {k: v.half() if v.is_floating_point() else v for k, v in tensors.items()},
+        {"format": "pt"}))
 
 
 def load_safetensors(path):
@@ -143,13 +128,6 @@ def load_safetensors(path):
         array = np.frombuffer(data[begin:end], dtypes[info["dtype"]]).reshape(info["shape"])
         tensors[name] = torch.from_numpy(array.astype(np.float32))
     return tensors
-
-
-def write_json(path, value):
-    with open(path + ".tmp", "w") as f:
-        json.dump(value, f, indent=2)
-        f.write("\n")
-    os.replace(path + ".tmp", path)
 
 
 def round_to_f16(module):
@@ -229,7 +207,12 @@ def train_unet(unet, text, latents, ids, args, log, evaluate=None):
     ema_params = list(ema_unet.parameters()) + list(ema_text.parameters())
     ac = alphas_cumprod()
     snr = ac / (1 - ac)
-    weight = torch.clamp(snr, max=5.0) / snr  # min-SNR-5 weighting of the epsilon loss
+    # The epsilon loss weighs an error of the implied clean picture by the SNR, so at high
+    # noise, where the caption alone decides the layout and colours, it barely teaches
+    # the caption's picture. Weights that make the clean-picture weight
+    # clamp(SNR, x0_floor, 5): min-SNR-5 at low noise, a floor (1 = v-prediction's
+    # weighting) at high noise.
+    weight = torch.clamp(snr, min=args.x0_floor, max=5.0) / snr
     empty = torch.tensor(args.empty_ids)
     rng = np.random.default_rng(args.seed + 2)
     gen = torch.Generator().manual_seed(args.seed + 3)
@@ -237,20 +220,23 @@ def train_unet(unet, text, latents, ids, args, log, evaluate=None):
     for step in range(args.unet_steps):
         lr = set_warmup_cosine_lr(opt, args.lr, step, args.unet_steps, warmup=200, floor=0.05)
         pick = torch.from_numpy(rng.integers(len(latents), size=args.batch))
-        x0 = latents[pick]
+        # Each caption's scene is noised --repeats times (repeat-major): the text encoder
+        # and the cross-attention keys and values run once per caption.
+        x0 = latents[pick].repeat(args.repeats, 1, 1, 1)
+        n = len(x0)
         tokens = ids[pick].clone()
         drop = torch.rand(args.batch, generator=gen) < args.uncond
         tokens[drop] = empty
         # A share of the batch at high noise, where the layout and the colours are decided
         # from the caption (uniform t leaves the text little to do there).
-        t = torch.randint(0, 1000, (args.batch,), generator=gen)
-        high = torch.rand(args.batch, generator=gen) < args.high_noise
+        t = torch.randint(0, 1000, (n,), generator=gen)
+        high = torch.rand(n, generator=gen) < args.high_noise
         t[high] = torch.randint(500, 1000, (int(high.sum()),), generator=gen)
         noise = torch.randn(x0.shape, generator=gen)
         # Offset noise: a per-channel constant in the noise lets the model learn to move a
         # picture's mean (the background colour), which plain noise leaves to the last
         # few, barely trained, highest-noise steps.
-        noise += args.offset_noise * torch.randn((args.batch, x0.shape[1], 1, 1), generator=gen)
+        noise += args.offset_noise * torch.randn((n, x0.shape[1], 1, 1), generator=gen)
         a = ac[t][:, None, None, None]
         xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
         eps = unet(xt, t, text(tokens))
@@ -297,7 +283,8 @@ def sample(unet, encode, vae, scale, tokenizer, prompts, seeds, steps=20, cfg=5.
     n = len(prompts)
     cond = encode(torch.tensor([tokenizer.framed(p) for p in prompts] +
                                [tokenizer.framed("")] * n))
-    x = torch.cat([torch.randn((1, 4, 16, 16), generator=torch.Generator().manual_seed(s))
+    size = UNET_CONFIG["sample_size"]
+    x = torch.cat([torch.randn((1, 4, size, size), generator=torch.Generator().manual_seed(s))
                    for s in seeds]) * sigmas[0]
     log_sigmas = sigmas_all.log()
     for i in range(steps):
@@ -324,19 +311,23 @@ def main():
     p.add_argument("--seed", type=int, default=1234)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--images", type=int, default=20000)
-    p.add_argument("--vae-steps", type=int, default=900)
-    p.add_argument("--vae-full-steps", type=int, default=100)
+    p.add_argument("--vae-steps", type=int, default=1200)
+    p.add_argument("--vae-full-steps", type=int, default=200)
     p.add_argument("--vae-batch", type=int, default=32)
     p.add_argument("--vae-lr", type=float, default=1e-3)
     p.add_argument("--vae-kl", type=float, default=1e-6)
-    p.add_argument("--unet-steps", type=int, default=5000)
-    p.add_argument("--batch", type=int, default=24)
+    p.add_argument("--unet-steps", type=int, default=4200)
+    p.add_argument("--batch", type=int, default=32, help="captions per UNet step")
+    p.add_argument("--repeats", type=int, default=2,
+                   help="noisy pictures per caption in a step (batch x repeats in all)")
     p.add_argument("--lr", type=float, default=8e-4)
     p.add_argument("--ema", type=float, default=0.999)
     p.add_argument("--uncond", type=float, default=0.1)
     p.add_argument("--cfg", type=float, default=5.0)
     p.add_argument("--high-noise", type=float, default=0.3,
                    help="share of each batch drawn from the upper half of the timesteps")
+    p.add_argument("--x0-floor", type=float, default=1.0,
+                   help="least weight of the clean-picture error at high noise (0: min-SNR-5)")
     p.add_argument("--offset-noise", type=float, default=0.15,
                    help="scale of the per-channel constant added to the training noise")
     p.add_argument("--eval-every", type=int, default=1000,
@@ -382,7 +373,13 @@ def main():
         probe = to_pixels(images[:256])
         recon = vae.decode(vae.moments(probe)[0]).clamp(-1, 1)
         vae_psnr = float(10 * torch.log10(4 / F.mse_loss(recon, probe)))
-    log(f"latent scale {scale:.5f}, VAE reconstruction PSNR {vae_psnr:.2f} dB")
+    # The detector on the VAE's own reconstructions bounds what any UNet can reach: a
+    # square whose corners the decoder rounds is read as a circle.
+    recon_pixels = ((recon.permute(0, 2, 3, 1) + 1) * 127.5 + 0.5).clamp(0, 255).byte().numpy()
+    vae_accepted = sum(shapes_detector.check(im, c)[0]
+                       for im, c in zip(recon_pixels, captions[:len(recon_pixels)]))
+    log(f"latent scale {scale:.5f}, VAE reconstruction PSNR {vae_psnr:.2f} dB, the detector "
+        f"accepts {vae_accepted}/{len(recon_pixels)} reconstructed training scenes")
 
     unet = UNet2DConditionModel(UNET_CONFIG)
     text = CLIPTextModel(TEXT_CONFIG)
@@ -444,10 +441,12 @@ def main():
     write_json(os.path.join(args.out, "train_stats.json"), {
         "seed": args.seed, "threads": args.threads, "scenes": len(images),
         "vae_steps": args.vae_steps, "vae_batch": args.vae_batch, "unet_steps": args.unet_steps,
-        "batch": args.batch, "high_noise_share": args.high_noise,
+        "batch": args.batch, "repeats": args.repeats, "x0_floor": args.x0_floor,
+        "high_noise_share": args.high_noise,
         "offset_noise": args.offset_noise, "lr": args.lr, "ema": args.ema, "caption_dropout": args.uncond,
         "parameters": {"unet": count(unet), "vae": count(vae), "text_encoder": count(text)},
         "latent_scale": scale, "vae_psnr_db": round(vae_psnr, 2),
+        "vae_reconstructions_accepted": [vae_accepted, len(recon_pixels)],
         "heldout_accepted": hits, "heldout_total": len(heldout),
         "seconds": {"vae": round(vae_seconds), "unet": round(unet_seconds),
                     "total": round(time.time() - total_start)},
