@@ -28,6 +28,8 @@ import numpy as np
 import regex
 from scipy.signal import resample_poly
 
+from train_common import read_fortune_file
+
 # ---------------------------------------------------------------- piper's phoneme ids
 
 # piper's default phoneme_id_map (piper_phonemize's DEFAULT_PHONEME_ID_MAP): symbol i has
@@ -321,10 +323,7 @@ CHINESE_FILES = ["chinese", "tang300", "song100"]
 
 def read_fortunes(name):
     path = os.path.join(FORTUNES, name)
-    if not os.path.isfile(path):
-        return []
-    with open(path, encoding="utf-8", errors="replace") as f:
-        return [p for p in regex.split(r"^%\s*$", f.read(), flags=regex.M) if p.strip()]
+    return read_fortune_file(path) if os.path.isfile(path) else []
 
 
 def english_sentences():

@@ -1,12 +1,14 @@
 """Pieces the training scripts share: GPT-2's byte-to-character map (byte-level BPE,
 also CLIP's), the learning-rate schedule (linear warm-up, cosine decay to a floor), the
 file writers (atomic: a temporary name, then a rename) for JSON, safetensors and WAV, and
-a dependency-free PNG writer with the grid the scripts show pictures in."""
+a dependency-free PNG writer with the grid the scripts show pictures in, and the reader
+of Debian's fortune files (the text and voice models' corpora)."""
 
 import io
 import json
 import math
 import os
+import re
 import struct
 import wave
 import zlib
@@ -97,3 +99,9 @@ def wav_bytes(samples, sample_rate):
         w.setframerate(sample_rate)
         w.writeframes((np.clip(samples, -1, 1) * 32767).round().astype("<i2").tobytes())
     return buffer.getvalue()
+
+
+def read_fortune_file(path):
+    """The fortunes of one fortune file: the non-blank texts between its '%' lines."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return [p for p in re.split(r"^%\s*$", f.read(), flags=re.M) if p.strip()]

@@ -27,7 +27,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from train_common import bytes_to_unicode, set_warmup_cosine_lr  # noqa: E402
+from train_common import bytes_to_unicode, read_fortune_file, set_warmup_cosine_lr  # noqa: E402
 
 # The "gpt-2" pre-tokenizer, exactly as mmgen's text/pre_tokenizer.cpp names it.
 PRE_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)"""
@@ -44,12 +44,7 @@ def read_fortunes(directory):
         path = os.path.join(directory, name)
         if name.endswith((".dat", ".u8")) or os.path.islink(path) or not os.path.isfile(path):
             continue
-        with open(path, encoding="utf-8", errors="replace") as f:
-            text = f.read()
-        for piece in regex.split(r"^%\s*$", text, flags=regex.M):
-            piece = piece.strip("\n")
-            if piece.strip():
-                fortunes.append(piece.replace("\t", "    "))
+        fortunes += [p.strip("\n").replace("\t", "    ") for p in read_fortune_file(path)]
     return fortunes
 
 

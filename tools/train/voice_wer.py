@@ -54,9 +54,8 @@ def read_wav(path):
 def word_loop_grammar(path, sentences):
     """A JSGF grammar accepting any sequence of the sentences' words."""
     vocabulary = sorted({w for s in sentences for w in words(s)})
-    with open(path, "w") as f:
-        f.write("#JSGF V1.0;\ngrammar heldout;\npublic <utterance> = ( "
-                + " | ".join(vocabulary) + " )* ;\n")
+    write_atomic(path, ("#JSGF V1.0;\ngrammar heldout;\npublic <utterance> = ( "
+                        + " | ".join(vocabulary) + " )* ;\n").encode())
     return path
 
 
