@@ -2,50 +2,15 @@
 
 #include <espeak-ng/speak_lib.h>
 
-#include <cstdlib>
 #include <mutex>
 
+#include "audio/espeak_engine.h"
 #include "audio/unicode.h"
 #include "core/error.h"
 
 namespace mmgen::audio {
 
 namespace {
-
-// espeak-ng keeps one global translator: every use goes through this lock.
-std::mutex& espeak_mutex() {
-  static std::mutex mutex;
-  return mutex;
-}
-
-std::filesystem::path default_data_dir() {
-  if (const char* env = std::getenv("ESPEAK_DATA_PATH"); env != nullptr && *env != '\0')
-    return std::filesystem::path(env) / "espeak-ng-data";
-#if defined(__aarch64__)
-  return "/usr/lib/aarch64-linux-gnu/espeak-ng-data";
-#else
-  return "/usr/lib/x86_64-linux-gnu/espeak-ng-data";
-#endif
-}
-
-// Called with the lock held. A failed initialisation is remembered so that
-// every later call reports it instead of touching half-initialised state.
-void initialise_espeak_locked() {
-  static bool done = false;
-  static std::string failure;
-  if (!failure.empty()) throw Error(failure);
-  if (done) return;
-  // Synchronous mode without playback: only the text translation is used.
-  // DONT_EXIT keeps espeak-ng from ending the process when its data is missing.
-  const int result =
-      espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, 0, nullptr, espeakINITIALIZE_DONT_EXIT);
-  if (result < 0) {
-    failure = detail::concat("espeak-ng: cannot initialise with its data at ", default_data_dir(),
-                             " (install the espeak-ng-data package or set ESPEAK_DATA_PATH)");
-    throw Error(failure);
-  }
-  done = true;
-}
 
 // The punctuation that ended a clause: the last non-space character before
 // where espeak-ng resumed (it consumes the terminator and the character after
@@ -84,11 +49,11 @@ bool is_blank(std::string_view text) {
 }  // namespace
 
 std::filesystem::path espeak_data_dir() {
-  std::lock_guard lock(espeak_mutex());
+  std::lock_guard lock(espeak_engine::mutex());
   const char* path = nullptr;
   espeak_Info(&path);
   if (path != nullptr && *path != '\0') return std::filesystem::path(path) / "espeak-ng-data";
-  return default_data_dir();
+  return espeak_engine::default_data_dir();
 }
 
 std::vector<Phonemes> phonemize(std::string_view text, const std::string& voice) {
@@ -97,11 +62,11 @@ std::vector<Phonemes> phonemize(std::string_view text, const std::string& voice)
   MMGEN_CHECK(text.find('\0') == std::string_view::npos,
               "phonemize: the text contains a NUL character");
 
-  std::lock_guard lock(espeak_mutex());
-  initialise_espeak_locked();
+  std::lock_guard lock(espeak_engine::mutex());
+  espeak_engine::initialise_locked();
   if (espeak_SetVoiceByName(voice.c_str()) != EE_OK)
     fail("phonemize: espeak-ng has no voice '", voice, "' (voices are read from ",
-         default_data_dir(), "/voices and /lang)");
+         espeak_engine::default_data_dir(), "/voices and /lang)");
 
   // espeak-ng may write into the text it reads, so it gets its own copy.
   const std::string copy(text);

@@ -50,8 +50,11 @@ std::optional<fs::path> find_default_model(std::string_view name) {
   for (const fs::path& dir : default_model_dirs()) {
     const fs::path folder = dir / std::string(name);
     if (!fs::is_directory(folder, error)) continue;
-    const fs::path gguf = folder / (std::string(name) + ".gguf");
-    return fs::is_regular_file(gguf, error) ? gguf : folder;
+    for (const char* extension : {".gguf", ".safetensors"}) {
+      const fs::path file = folder / (std::string(name) + extension);
+      if (fs::is_regular_file(file, error)) return file;
+    }
+    return folder;
   }
   return std::nullopt;
 }

@@ -22,8 +22,10 @@ std::vector<std::filesystem::path> default_model_dirs();
 // The default models found (folder names under the first folder holding any).
 std::vector<std::string> default_model_names();
 
-// A bare model name ("shapes-sd", "fortune-llama") -> what its loader opens: the
-// folder's <name>.gguf when it holds one, else the folder (a diffusers folder).
+// A bare model name ("shapes-sd", "fortune-llama", "espeak-vits") -> what its
+// loader opens: the folder's <name>.gguf when it holds one (a language model),
+// else its <name>.safetensors (a voice, beside its <name>.onnx.json), else the
+// folder (a diffusers folder).
 // nullopt for a name with a path separator or one no models folder holds.
 std::optional<std::filesystem::path> find_default_model(std::string_view name);
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs every Debian package mmgen needs to build, test and run. Idempotent and
+# Installs every Debian package mmgen needs to build, test and run (pocketsphinx
+# only for the default voice's intelligibility test). Idempotent and
 # non-interactive: packages already present are left alone, so the build and test
 # commands call it every time.
 set -euo pipefail
@@ -11,6 +12,7 @@ PACKAGES=(
   libjpeg62-turbo-dev libwebp-dev
   libavformat-dev libavcodec-dev libswscale-dev libswresample-dev libavutil-dev ffmpeg
   catch2
+  pocketsphinx pocketsphinx-en-us
 )
 # npm fetches the face models (scripts/fetch_face_models.sh); a Node.js install that
 # brings its own npm needs no Debian package.

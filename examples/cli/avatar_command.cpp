@@ -16,6 +16,7 @@
 #include "core/progress.h"
 #include "examples/cli/commands.h"
 #include "examples/cli/device_option.h"
+#include "examples/cli/voice_loading.h"
 #include "pipelines/phoneme_timings.h"
 #include "vision/avatar_audio_drive.h"
 #include "vision/avatar_motion.h"
@@ -33,7 +34,7 @@ namespace fs = std::filesystem;
 struct AvatarCliOptions {
   std::string input;
   std::string text;
-  std::string model;
+  std::string model = kDefaultVoice;  // a path, or the name of a default voice
   std::string voice_config;
   std::string vits_config;
   std::string audio;
@@ -70,12 +71,7 @@ Speech speech_from_wav(const std::string& path) {
 }
 
 Speech speech_from_text(const AvatarCliOptions& o, uint64_t seed, Device device) {
-  MMGEN_CHECK(fs::exists(o.model), o.model, ": voice model file not found");
-  const fs::path voice_json =
-      o.voice_config.empty() ? audio::find_voice_config(o.model) : fs::path(o.voice_config);
-  MMGEN_CHECK(fs::exists(voice_json), voice_json.string(), ": voice config not found");
-  const fs::path vits_json = audio::find_vits_config(o.model, voice_json, o.vits_config);
-  const audio::TtsVoice voice = audio::TtsVoice::load(o.model, voice_json, vits_json, device);
+  const audio::TtsVoice voice = load_cli_voice(o.model, o.voice_config, o.vits_config, device);
   audio::TtsOptions options = voice.default_options();
   options.speaker = o.speaker;
   options.seed = seed;
@@ -96,10 +92,9 @@ Speech speech_from_text(const AvatarCliOptions& o, uint64_t seed, Device device)
 
 int run_avatar(const AvatarCliOptions& o) {
   const bool has_text = !o.text.empty();
-  MMGEN_CHECK(has_text != !o.audio.empty(),
-              has_text ? "give either -t TEXT (with -m VOICE) or -a speech.wav, not both"
-                       : "no speech: give -a speech.wav, or -t TEXT with -m VOICE");
-  MMGEN_CHECK(!has_text || !o.model.empty(), "-t TEXT needs a voice: give -m VOICE");
+  MMGEN_CHECK(has_text != !o.audio.empty(), has_text
+                                                ? "give either -t TEXT or -a speech.wav, not both"
+                                                : "no speech: give -a speech.wav, or -t TEXT");
   MMGEN_CHECK(o.fps >= 1 && o.fps <= 120, "--fps must be in [1, 120], got ", o.fps);
   MMGEN_CHECK(o.size >= 64 && o.size <= 4096 && o.size % 2 == 0,
               "--size must be even and in [64, 4096], got ", o.size);
@@ -167,8 +162,10 @@ Command make_avatar_command() {
     app->add_option("-i,--input", o.input,
                     "Portrait picture (PNG, JPEG or WebP) with one clear face")
         ->required();
-    app->add_option("-t,--text", o.text, "Text to speak (needs -m VOICE)");
-    app->add_option("-m,--model", o.model, "VITS voice checkpoint for -t (as for `mmgen tts`)");
+    app->add_option("-t,--text", o.text, "Text to speak with the voice of -m");
+    app->add_option("-m,--model", o.model,
+                    "VITS voice checkpoint for -t, or a default voice's name (as for `mmgen tts`)")
+        ->capture_default_str();
     app->add_option("-c,--config", o.voice_config,
                     "Voice config (default: MODEL.json, else MODEL with .onnx.json)");
     app->add_option("--vits-config", o.vits_config,

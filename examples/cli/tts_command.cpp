@@ -20,6 +20,7 @@
 #include "core/progress.h"
 #include "examples/cli/commands.h"
 #include "examples/cli/device_option.h"
+#include "examples/cli/voice_loading.h"
 
 namespace mmgen::cli {
 namespace {
@@ -27,7 +28,7 @@ namespace {
 namespace fs = std::filesystem;
 
 struct TtsCliOptions {
-  std::string model;
+  std::string model = kDefaultVoice;  // a path, or the name of a default voice (models/)
   std::string voice_config;
   std::string vits_config;
   std::string text;
@@ -62,7 +63,6 @@ int run_tts(const TtsCliOptions& o) {
     MMGEN_CHECK(dir.empty() || fs::is_directory(dir), o.output, ": the folder ", dir.string(),
                 " does not exist");
   }
-  MMGEN_CHECK(fs::exists(o.model), o.model, ": model file not found");
   MMGEN_CHECK(!o.sample_rate || *o.sample_rate > 0, "--sample-rate must be positive, got ",
               o.sample_rate.value_or(0), " Hz");
   const Device device = resolve_device(o.device);
@@ -73,12 +73,8 @@ int run_tts(const TtsCliOptions& o) {
   // A trailing newline (echo, files) would otherwise change the last clause.
   text.erase(text.find_last_not_of(" \t\r\n") + 1);
 
-  const fs::path voice_json =
-      o.voice_config.empty() ? audio::find_voice_config(o.model) : fs::path(o.voice_config);
-  MMGEN_CHECK(fs::exists(voice_json), voice_json.string(), ": voice config not found");
-  const fs::path vits_json = audio::find_vits_config(o.model, voice_json, o.vits_config);
   const auto start = std::chrono::steady_clock::now();
-  const audio::TtsVoice voice = audio::TtsVoice::load(o.model, voice_json, vits_json, device);
+  const audio::TtsVoice voice = load_cli_voice(o.model, o.voice_config, o.vits_config, device);
   const int rate = o.sample_rate.value_or(voice.sample_rate());
   // Checks the rate pair before any synthesis (libsamplerate's factor limits).
   (void)audio::resampled_frames(0, voice.sample_rate(), rate);
@@ -130,10 +126,13 @@ Command make_tts_command() {
   command.attach_fn = [options](CLI::App& parent, Command& self) {
     CLI::App* app = parent.add_subcommand("tts", "Speak text with a VITS (piper) voice");
     TtsCliOptions& o = *options;
-    app->add_option("-m,--model", o.model, "VITS generator checkpoint (.safetensors, .pth, .ckpt)")
-        ->required();
+    app->add_option("-m,--model", o.model,
+                    "VITS generator checkpoint (.safetensors, .pth, .ckpt), or the name of a "
+                    "default voice")
+        ->capture_default_str();
     app->add_option("-c,--config", o.voice_config,
-                    "Voice config (default: MODEL.json, else MODEL with .onnx.json)");
+                    "Voice config (default: MODEL.json, else MODEL with .onnx.json); a bare file "
+                    "name is also looked for beside the model");
     app->add_option("--vits-config", o.vits_config,
                     "VITS training config.json (default: the voice config's \"model\" block, "
                     "else config.json beside the model, else the medium-voice sizes)");

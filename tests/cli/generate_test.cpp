@@ -132,7 +132,8 @@ TEST_CASE("mmgen generate without -m uses the default text model", "[cli][genera
   CHECK(std::count(by_default.output.begin(), by_default.output.end(), ' ') == 7);  // 8 ids
   const CliRun unknown = run_mmgen("generate -m no-such-model -p 'The'", true);
   CHECK(unknown.exit_code == 1);
-  CHECK_THAT(unknown.output, Catch::Matchers::Contains("default models: fortune-llama"));
+  CHECK_THAT(unknown.output, Catch::Matchers::Contains("default models: ") &&
+                                 Catch::Matchers::Contains("fortune-llama"));
 }
 
 }  // namespace mmgen

@@ -95,6 +95,32 @@ TEST_CASE("mmgen tts writes a WAV at the voice's rate, as long as its durations"
   CHECK(audio::read_wav(slow).samples.size() > wav.samples.size());
 }
 
+TEST_CASE("mmgen tts without -m speaks with the default voice in either language", "[cli][tts]") {
+  const fs::path dir = test::temp_dir("cli_tts_default");
+  const fs::path english = dir / "en.wav";
+  const CliRun r = run("tts -t 'Hello world.' --seed 1 -o " + quoted(english.string()));
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  const fs::path by_name = dir / "by_name.wav";
+  REQUIRE(run("tts -m espeak-vits -t 'Hello world.' --seed 1 -o " + quoted(by_name.string()))
+              .exit_code == 0);
+  const audio::WavAudio wav = audio::read_wav(english);
+  CHECK(wav.sample_rate == 16000);
+  CHECK(wav.samples == audio::read_wav(by_name).samples);
+  CHECK(wav.samples.size() > 8000);  // "Hello world." lasts more than half a second
+
+  // The Mandarin config is found beside the default voice by its file name.
+  const fs::path mandarin = dir / "zh.wav";
+  const CliRun zh =
+      run("tts -c espeak-vits-cmn.onnx.json -t '你好。' --seed 1 -o " + quoted(mandarin.string()));
+  INFO(zh.output);
+  REQUIRE(zh.exit_code == 0);
+  CHECK(audio::read_wav(mandarin).samples.size() > 4000);
+  const CliRun missing = run("tts -c no-such-voice.onnx.json -t Hi -o " + quoted(english.string()));
+  CHECK(missing.exit_code == 1);
+  CHECK_THAT(missing.output, Contains("no-such-voice.onnx.json: voice config not found"));
+}
+
 TEST_CASE("mmgen tts reads the text from stdin", "[cli][tts]") {
   const fs::path dir = test::temp_dir("cli_tts_stdin");
   { std::ofstream(dir / "text.txt") << "Hello world. How are you?\n"; }

@@ -40,15 +40,19 @@ TEST_CASE("Default models are found by name", "[core][shipped]") {
   fs::create_directories(dir / "tiny-llm");
   std::ofstream(dir / "tiny-llm" / "tiny-llm.gguf") << "GGUF";
   fs::create_directories(dir / "tiny-sd" / "unet");
+  fs::create_directories(dir / "tiny-voice");
+  std::ofstream(dir / "tiny-voice" / "tiny-voice.safetensors") << "{}";
+  std::ofstream(dir / "tiny-voice" / "tiny-voice.onnx.json") << "{}";
   const ModelsDirOverride scope(dir);
 
   CHECK(find_default_model("tiny-llm") == dir / "tiny-llm" / "tiny-llm.gguf");
   CHECK(find_default_model("tiny-sd") == dir / "tiny-sd");
+  CHECK(find_default_model("tiny-voice") == dir / "tiny-voice" / "tiny-voice.safetensors");
   CHECK_FALSE(find_default_model("tiny-sd/unet").has_value());  // names only, no paths
   CHECK_FALSE(find_default_model("").has_value());
   CHECK_FALSE(find_default_model("..").has_value());
   CHECK_FALSE(find_default_model("no-such-model").has_value());
-  CHECK(default_model_names() == std::vector<std::string>{"tiny-llm", "tiny-sd"});
+  CHECK(default_model_names() == std::vector<std::string>{"tiny-llm", "tiny-sd", "tiny-voice"});
   CHECK(default_model_dirs().front() == dir);
 
   // An existing path wins over a name; an unknown name lists what there is.
@@ -59,7 +63,8 @@ TEST_CASE("Default models are found by name", "[core][shipped]") {
   CHECK_THROWS_AS(resolve_model_argument("no-such-model"), Error);
   CHECK_THROWS_WITH(resolve_model_argument("no-such-model"),
                     Contains("no-such-model: model file not found") &&
-                        Contains("default models: tiny-llm, tiny-sd") && Contains(dir.string()));
+                        Contains("default models: tiny-llm, tiny-sd, tiny-voice") &&
+                        Contains(dir.string()));
 }
 
 TEST_CASE("The source tree's default models are found without configuration", "[core][shipped]") {
@@ -67,6 +72,9 @@ TEST_CASE("The source tree's default models are found without configuration", "[
   const auto text = find_default_model("fortune-llama");
   REQUIRE(text.has_value());
   CHECK(text->filename() == "fortune-llama.gguf");
+  const auto voice = find_default_model("espeak-vits");
+  REQUIRE(voice.has_value());
+  CHECK(voice->filename() == "espeak-vits.safetensors");
 }
 
 }  // namespace mmgen

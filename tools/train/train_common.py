@@ -90,6 +90,24 @@ def safetensors_bytes(tensors, metadata=None):
     return struct.pack("<Q", len(text)) + text + b"".join(blobs)
 
 
+def read_safetensors(path):
+    """{name: torch tensor} of a safetensors file written by safetensors_bytes."""
+    import torch  # only the scripts that train need it
+    dtypes = {"F32": np.float32, "F16": np.float16, "I64": np.int64}
+    with open(path, "rb") as f:
+        raw = f.read()
+    size = struct.unpack("<Q", raw[:8])[0]
+    header = json.loads(raw[8:8 + size])
+    tensors = {}
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        begin, end = (8 + size + o for o in entry["data_offsets"])
+        array = np.frombuffer(raw[begin:end], dtypes[entry["dtype"]]).reshape(entry["shape"])
+        tensors[name] = torch.from_numpy(array.copy())
+    return tensors
+
+
 def wav_bytes(samples, sample_rate):
     """float samples in [-1, 1] as a 16-bit mono PCM WAV file."""
     buffer = io.BytesIO()

@@ -21,6 +21,7 @@ Everything is reproducible from --seed; runs on the CPU with Debian's packages o
 """
 
 import argparse
+import json
 import math
 import os
 import random
@@ -33,8 +34,8 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import espeak_speech  # noqa: E402
-from train_common import (safetensors_bytes, set_warmup_cosine_lr, wav_bytes,  # noqa: E402
-                          write_atomic, write_json)
+from train_common import (read_safetensors, safetensors_bytes,  # noqa: E402
+                          set_warmup_cosine_lr, wav_bytes, write_atomic, write_json)
 from vits_modules import VitsGenerator, sequence_mask  # noqa: E402
 
 NAME = "espeak-vits"
@@ -275,7 +276,11 @@ def voice_json(args, espeak_voice, code):
 
 def export(model, args, heldout, stats):
     model.eval()
-    tensors = {k: v.to(torch.float32) for k, v in model.state_dict().items()}
+    # Stored in --dtype (f16 by default: 65 dB SNR against the f32 weights' speech); the
+    # samples are rendered from the stored weights, so they are what the file says.
+    dtype = torch.float16 if args.dtype == "f16" else torch.float32
+    tensors = {k: v.to(dtype) for k, v in model.state_dict().items()}
+    model.load_state_dict({k: v.float() for k, v in tensors.items()})
     write_atomic(os.path.join(args.out, f"{NAME}.safetensors"), safetensors_bytes(
         tensors, {"format": "jaywalnut310/vits SynthesizerTrn generator (enc_p, dp, flow, dec)"}))
     write_json(os.path.join(args.out, "config.json"),
@@ -294,6 +299,23 @@ def export(model, args, heldout, stats):
                [{"text": h["text"], "phonemes": h["phonemes"], "ids": h["ids"],
                  "durations": h["durations"]} for h in heldout])
     write_json(os.path.join(args.out, "train_stats.json"), stats)
+
+
+def reexport(args, log):
+    """The voice files of a trained --out rewritten from its weights and held-out set."""
+    with open(os.path.join(args.out, "config.json")) as f:
+        trained = json.load(f)
+    if trained["model"] != model_config(args) or trained["data"] != data_config(args):
+        sys.exit(f"{args.out}/config.json: trained with other sizes than these arguments give")
+    model = VitsGenerator(model_config(args))
+    weights = read_safetensors(os.path.join(args.out, f"{NAME}.safetensors"))
+    model.load_state_dict({k: v.float() for k, v in weights.items()})
+    with open(os.path.join(args.out, "heldout.json")) as f:
+        heldout = json.load(f)
+    with open(os.path.join(args.out, "train_stats.json")) as f:
+        stats = json.load(f)
+    export(model, args, heldout, stats)
+    log(f"rewrote {args.out} from its weights ({args.dtype})")
 
 
 # ---------------------------------------------------------------- main
@@ -323,6 +345,10 @@ def parse_args():
     ap.add_argument("--prior-lr", type=float, default=1e-3)
     ap.add_argument("--noise-scale", type=float, default=0.667)
     ap.add_argument("--samples", type=int, default=5, help="held-out sentences to render")
+    ap.add_argument("--dtype", choices=("f16", "f32"), default="f16", help="stored weights")
+    ap.add_argument("--export-only", action="store_true",
+                    help="no training: rewrite the voice files of --out from its weights "
+                         "(e.g. in another --dtype), with the same sizes as it was trained")
     ap.add_argument("--log-every", type=int, default=100)
     return ap.parse_args()
 
@@ -332,7 +358,7 @@ def main():
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     os.makedirs(args.out, exist_ok=True)
-    log_file = open(os.path.join(args.out, "train_log.txt"), "w")
+    log_file = open(os.path.join(args.out, "train_log.txt"), "a" if args.export_only else "w")
 
     def log(message):
         line = f"[{time.strftime('%H:%M:%S')}] {message}"
@@ -341,6 +367,9 @@ def main():
         log_file.flush()
 
     assert math.prod(model_config(args)["upsample_rates"]) == args.hop, "hop != upsampling"
+    if args.export_only:
+        reexport(args, log)
+        return
     began = time.time()
     train, heldout = speak_corpus(args, log)
     mel = MelSpectrogram(args)
