@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "audio/wav.h"
 #include "diffusion/png_parameters.h"
 #include "tests/pipelines/pipeline_test_util.h"
 #include "tests/support/cli_runner.h"
@@ -37,6 +38,18 @@ TEST_CASE("mmgen run text-to-image writes the PNG into the output folder", "[pip
   const auto png = vision::read_png(dir / "out" / "image.png");
   CHECK(png.image.width == 64);
   CHECK(diffusion::parse_png_parameters(png.text_value("parameters")).field("Seed") == "42");
+}
+
+TEST_CASE("mmgen run voice speaks with the default voice when no model is given",
+          "[pipelines][cli]") {
+  const auto dir = test::temp_dir("cli_run_voice");
+  const CliRun r =
+      run("run voice --set 'text=Hello there.' --set seed=4 -o " + quoted((dir / "out").string()));
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  const audio::WavAudio wav = audio::read_wav(dir / "out" / "speech.wav");
+  CHECK(wav.sample_rate == 16000);  // espeak-vits
+  CHECK(wav.frames() > 8000);
 }
 
 TEST_CASE("mmgen run reports bad input in one line and writes nothing", "[pipelines][cli]") {
