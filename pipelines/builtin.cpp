@@ -46,7 +46,10 @@ std::vector<BuiltinPipeline> list_builtin_pipelines() {
 fs::path resolve_pipeline_path(const std::string& name_or_path) {
   MMGEN_CHECK(!name_or_path.empty(), "no pipeline given; name a definition file or a built-in");
   const fs::path path(name_or_path);
-  if (fs::exists(path)) return path;
+  // Only a file is a definition: a folder that shares a built-in's name (say "voice"
+  // in the working folder) does not hide the built-in.
+  std::error_code error;
+  if (fs::is_regular_file(path, error)) return path;
   const bool looks_like_path =
       name_or_path.find('/') != std::string::npos || path.extension() == ".json";
   MMGEN_CHECK(!looks_like_path, name_or_path, ": pipeline definition not found");

@@ -22,8 +22,8 @@ struct BuiltinPipeline {
 // The definitions in find_builtin_pipeline_dir(), sorted by name.
 std::vector<BuiltinPipeline> list_builtin_pipelines();
 
-// `name_or_path` as a file when it exists (or looks like a path: has a '/' or
-// ends in .json); else the built-in definition of that name. Error listing the
+// `name_or_path` as a file when one exists (or when it looks like a path: has a
+// '/' or ends in .json); else the built-in definition of that name. Error listing the
 // built-in names when there is none.
 std::filesystem::path resolve_pipeline_path(const std::string& name_or_path);
 

@@ -43,8 +43,13 @@ TEST_CASE("mmgen run text-to-image writes the PNG into the output folder", "[pip
 TEST_CASE("mmgen run voice speaks with the default voice when no model is given",
           "[pipelines][cli]") {
   const auto dir = test::temp_dir("cli_run_voice");
+  // Run from a folder that holds a folder named "voice": a built-in name is only
+  // taken for a path when a file of that name exists.
+  std::filesystem::create_directories(dir / "voice");
   const CliRun r =
-      run("run voice --set 'text=Hello there.' --set seed=4 -o " + quoted((dir / "out").string()));
+      test::run_command("cd " + quoted(dir.string()) + " && " + quoted(MMGEN_CLI_PATH) +
+                        " run voice --set 'text=Hello there.' --set seed=4 -o out "
+                        "2>&1 </dev/null");
   INFO(r.output);
   REQUIRE(r.exit_code == 0);
   const audio::WavAudio wav = audio::read_wav(dir / "out" / "speech.wav");
