@@ -33,7 +33,8 @@ import shapes_detector  # noqa: E402
 from clip_bpe import ClipTokenizer  # noqa: E402
 from train_common import (picture_grid, safetensors_bytes, save_png,  # noqa: E402
                           set_warmup_cosine_lr, write_atomic, write_json)
-from sd_modules import AutoencoderKL, CLIPTextModel, UNet2DConditionModel  # noqa: E402
+from sd_modules import (Attention, AutoencoderKL, CLIPTextModel,  # noqa: E402
+                        UNet2DConditionModel)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -180,6 +181,90 @@ def encode_latents(vae, images, batch=256):
     return torch.cat(means)
 
 
+class GridProbe(torch.nn.Module):
+    """Learned queries, one per cell of a grid over the picture, cross-attend to the
+    caption's states as the UNet's attention does and regress each cell's colour: a task
+    that needs the text encoder to say which colour and shape goes where."""
+
+    def __init__(self, grid, width, heads):
+        super().__init__()
+        self.grid = grid
+        self.queries = torch.nn.Parameter(torch.randn(grid * grid, width) * 0.5)
+        self.attention = Attention(width, heads, width)
+        self.head = torch.nn.Sequential(torch.nn.Linear(width, 2 * width), torch.nn.SiLU(),
+                                        torch.nn.Linear(2 * width, 3))
+
+    def forward(self, context):
+        q = self.queries[None].expand(len(context), -1, -1)
+        cells = self.head(q + self.attention(q, context))
+        return cells.transpose(1, 2).reshape(len(context), 3, self.grid, self.grid)
+
+
+def heldout_scenes(size, seed):
+    """The held-out prompts drawn as the data set draws scenes (for evaluation only)."""
+    rng = np.random.default_rng(seed)
+    pictures = []
+    for prompt in shapes_data.HELDOUT_PROMPTS:
+        objects, relation, place, background = shapes_detector.parse(prompt)
+        parts = {"kind": "pair" if relation else "single", "background": background,
+                 "say_background": True, "place": place, "relation": relation,
+                 "objects": objects}
+        picture = shapes_data.draw(parts, rng, size)
+        pictures.append(np.clip(picture * 255 + 0.5, 0, 255).astype(np.uint8))
+    return np.stack(pictures)
+
+
+def object_cell_accuracy(predicted, target, backgrounds):
+    """Share of the cells covered by an object whose predicted colour is the object's
+    (nearest palette colour), over pictures [n, 3, g, g] in [-1, 1]."""
+    palette = torch.tensor(list(shapes_data.COLOURS.values()), dtype=torch.float32) / 127.5 - 1
+    names = list(shapes_data.COLOURS)
+    hits = total = 0
+    for p, t, background in zip(predicted, target, backgrounds):
+        p, t = p.reshape(3, -1).T, t.reshape(3, -1).T
+        distance, nearest = torch.cdist(t, palette).min(1)
+        covered = (distance < 0.15) & (nearest != names.index(background))
+        hits += int((torch.cdist(p, palette).argmin(1) == nearest)[covered].sum())
+        total += int(covered.sum())
+    return hits / max(total, 1)
+
+
+def pretrain_text(text, images, ids, tokenizer, local, args, log):
+    """A few minutes of the grid task before the UNet stage: the text encoder learns to
+    bind colours and shapes to places without a diffusion model in the loop."""
+    grid = args.text_grid
+    # The encoder is causal, so the states up to the last caption's end token are the same
+    # without the padding after it: the task runs on those only (a quarter of 77).
+    end = int(local[TEXT_CONFIG["eos_token_id"]])
+    length = int((ids == end).int().argmax(1).max()) + 1
+    ids = ids[:, :length]
+    targets = F.avg_pool2d(to_pixels(images), images.shape[1] // grid)
+    probe = GridProbe(grid, TEXT_CONFIG["hidden_size"], TEXT_CONFIG["num_attention_heads"])
+    held_targets = F.avg_pool2d(to_pixels(heldout_scenes(images.shape[1], args.seed + 5)),
+                                images.shape[1] // grid)
+    held_ids = local[torch.tensor([tokenizer.framed(p) for p in shapes_data.HELDOUT_PROMPTS])]
+    held_ids = held_ids[:, :length]
+    held_backgrounds = [shapes_detector.parse(p)[3] for p in shapes_data.HELDOUT_PROMPTS]
+    params = list(text.parameters()) + list(probe.parameters())
+    opt = torch.optim.AdamW(params, lr=args.text_lr, weight_decay=0.0, foreach=True)
+    rng = np.random.default_rng(args.seed + 4)
+    start = time.time()
+    for step in range(args.text_steps):
+        set_warmup_cosine_lr(opt, args.text_lr, step, args.text_steps, warmup=50, floor=0.1)
+        pick = torch.from_numpy(rng.integers(len(ids), size=args.text_batch))
+        loss = F.mse_loss(probe(text(ids[pick])), targets[pick])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if (step + 1) % 250 == 0 or step == args.text_steps - 1:
+            with torch.no_grad():
+                held = probe(text(held_ids))
+            log(f"text step {step + 1}: loss {loss.item():.4f}, held-out {F.mse_loss(held, held_targets).item():.4f}, "
+                f"object cells right {100 * object_cell_accuracy(held, held_targets, held_backgrounds):.0f}% "
+                f"({time.time() - start:.0f} s)")
+    return time.time() - start
+
+
 def alphas_cumprod():
     c = SCHEDULER_CONFIG
     betas = torch.linspace(c["beta_start"] ** 0.5, c["beta_end"] ** 0.5,
@@ -187,7 +272,7 @@ def alphas_cumprod():
     return torch.cumprod(1 - betas, dim=0).float()
 
 
-def train_unet(unet, text, latents, ids, args, log, evaluate=None):
+def train_unet(unet, text, latents, ids, args, log, evaluate=None, pretrain=None):
     # Only the rows of tokens the captions use are trained (Adam leaves rows without
     # gradient untouched anyway): a small table during training, merged back at the end.
     full_table = text.text_model.embeddings.token_embedding
@@ -200,6 +285,7 @@ def train_unet(unet, text, latents, ids, args, log, evaluate=None):
     with torch.no_grad():
         small.weight.copy_(full_table.weight[used])
     text.text_model.embeddings.token_embedding = small
+    text_seconds = pretrain(text, ids, local) if pretrain and args.text_steps else 0.0
     params = list(unet.parameters()) + list(text.parameters())
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0, betas=(0.9, 0.99),
                             foreach=True)
@@ -258,7 +344,7 @@ def train_unet(unet, text, latents, ids, args, log, evaluate=None):
     with torch.no_grad():
         full_table.weight[used] = ema_text.text_model.embeddings.token_embedding.weight
     ema_text.text_model.embeddings.token_embedding = full_table
-    return ema_unet, ema_text, time.time() - start
+    return ema_unet, ema_text, text_seconds, time.time() - start
 
 
 # ---------------------------------------------------------------- sampling
@@ -316,6 +402,13 @@ def main():
     p.add_argument("--vae-batch", type=int, default=32)
     p.add_argument("--vae-lr", type=float, default=1e-3)
     p.add_argument("--vae-kl", type=float, default=1e-6)
+    p.add_argument("--text-steps", type=int, default=1500,
+                   help="steps of the text encoder's grid task before the UNet stage (0: none)")
+    p.add_argument("--text-grid", type=int, default=16, help="cells per side of the grid task")
+    p.add_argument("--text-batch", type=int, default=128)
+    p.add_argument("--text-lr", type=float, default=2e-3)
+    p.add_argument("--attention-8x8", action="store_true",
+                   help="cross-attention at 8x8 as well as at 4x4 (slower steps)")
     p.add_argument("--unet-steps", type=int, default=4200)
     p.add_argument("--batch", type=int, default=32, help="captions per UNet step")
     p.add_argument("--repeats", type=int, default=2,
@@ -381,6 +474,9 @@ def main():
     log(f"latent scale {scale:.5f}, VAE reconstruction PSNR {vae_psnr:.2f} dB, the detector "
         f"accepts {vae_accepted}/{len(recon_pixels)} reconstructed training scenes")
 
+    if args.attention_8x8:
+        UNET_CONFIG["down_block_types"] = ["DownBlock2D"] + ["CrossAttnDownBlock2D"] * 2
+        UNET_CONFIG["up_block_types"] = ["CrossAttnUpBlock2D"] * 2 + ["UpBlock2D"]
     unet = UNet2DConditionModel(UNET_CONFIG)
     text = CLIPTextModel(TEXT_CONFIG)
     probe_captions = captions[:20]  # training captions, for comparison with the held-out ones
@@ -398,7 +494,11 @@ def main():
             seen = accepted(probe_captions, "training")
         return f"detector accepts held-out {held}/20, training captions {seen}/20"
 
-    ema_unet, ema_text, unet_seconds = train_unet(unet, text, latents, ids, args, log, evaluate)
+    def pretrain(text, local_ids, local):
+        return pretrain_text(text, images, local_ids, tokenizer, local, args, log)
+
+    ema_unet, ema_text, text_seconds, unet_seconds = train_unet(
+        unet, text, latents, ids, args, log, evaluate, pretrain)
     unet, text = round_to_f16(ema_unet).eval(), round_to_f16(ema_text).eval()
 
     # The held-out prompts, their token ids (mmgen's tokenizer must agree) and how many
@@ -448,7 +548,10 @@ def main():
         "latent_scale": scale, "vae_psnr_db": round(vae_psnr, 2),
         "vae_reconstructions_accepted": [vae_accepted, len(recon_pixels)],
         "heldout_accepted": hits, "heldout_total": len(heldout),
-        "seconds": {"vae": round(vae_seconds), "unet": round(unet_seconds),
+        "text_steps": args.text_steps, "text_grid": args.text_grid,
+        "cross_attention": UNET_CONFIG["down_block_types"],
+        "seconds": {"vae": round(vae_seconds), "text": round(text_seconds),
+                    "unet": round(unet_seconds),
                     "total": round(time.time() - total_start)},
         "torch": torch.__version__,
     })
