@@ -20,7 +20,7 @@ import shapes_detector  # noqa: E402
 import train_shapes_sd as T  # noqa: E402
 from clip_bpe import ClipTokenizer  # noqa: E402
 from sd_modules import AutoencoderKL, CLIPTextModel, UNet2DConditionModel  # noqa: E402
-from train_common import picture_grid, save_png  # noqa: E402
+from train_common import picture_grid, read_safetensors, save_png  # noqa: E402
 
 
 def load(folder):
@@ -28,7 +28,7 @@ def load(folder):
         with open(os.path.join(folder, sub, "config.json")) as f:
             config = json.load(f)
         module = cls(config)
-        module.load_state_dict(T.load_safetensors(os.path.join(folder, sub, weights)))
+        module.load_state_dict(read_safetensors(os.path.join(folder, sub, weights)))
         return module.eval(), config
     unet, _ = part(UNet2DConditionModel, "unet", "diffusion_pytorch_model.safetensors")
     vae, vae_config = part(AutoencoderKL, "vae", "diffusion_pytorch_model.safetensors")

@@ -16,10 +16,8 @@ the held-out prompts with their token ids, and train_stats.json for the model ca
 
 import argparse
 import copy
-import json
 import math
 import os
-import struct
 import sys
 import time
 
@@ -31,8 +29,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import shapes_data  # noqa: E402
 import shapes_detector  # noqa: E402
 from clip_bpe import ClipTokenizer  # noqa: E402
-from train_common import (picture_grid, safetensors_bytes, save_png,  # noqa: E402
-                          set_warmup_cosine_lr, write_atomic, write_json)
+from train_common import (picture_grid, read_safetensors, safetensors_bytes,  # noqa: E402
+                          save_png, set_warmup_cosine_lr, write_atomic, write_json)
 from sd_modules import (Attention, AutoencoderKL, CLIPTextModel,  # noqa: E402
                         UNet2DConditionModel)
 
@@ -113,22 +111,6 @@ def write_safetensors(path, tensors):
     write_atomic(path, safetensors_bytes(
         {k: v.half() if v.is_floating_point() else v for k, v in tensors.items()},
         {"format": "pt"}))
-
-
-def load_safetensors(path):
-    with open(path, "rb") as f:
-        size = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(size))
-        data = f.read()
-    dtypes = {"F16": np.float16, "F32": np.float32, "I64": np.int64}
-    tensors = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        begin, end = info["data_offsets"]
-        array = np.frombuffer(data[begin:end], dtypes[info["dtype"]]).reshape(info["shape"])
-        tensors[name] = torch.from_numpy(array.astype(np.float32))
-    return tensors
 
 
 def round_to_f16(module):
@@ -450,7 +432,7 @@ def main():
     if args.vae_from:
         # Reuses the VAE of an earlier run with the same seed and scenes (to iterate on the
         # UNet); a shipped model is trained in one run without it.
-        vae.load_state_dict(load_safetensors(
+        vae.load_state_dict(read_safetensors(
             os.path.join(args.vae_from, "vae", "diffusion_pytorch_model.safetensors")))
         vae_seconds = 0.0
     else:
