@@ -167,7 +167,8 @@ Command make_avatar_command() {
                     "VITS voice checkpoint for -t, or a default voice's name (as for `mmgen tts`)")
         ->capture_default_str();
     app->add_option("-c,--config", o.voice_config,
-                    "Voice config (default: MODEL.json, else MODEL with .onnx.json)");
+                    "Voice config (default: MODEL.json, else MODEL with .onnx.json); a bare file "
+                    "name is also looked for beside the model");
     app->add_option("--vits-config", o.vits_config,
                     "VITS training config.json (as for `mmgen tts`)");
     app->add_option("--speaker", o.speaker, "Speaker id of a multi-speaker voice")
