@@ -11,8 +11,11 @@ import json
 import os
 import sys
 
-import numpy as np
-import torch
+# Torch's threads alone (see train_shapes_sd.py), set before torch loads OpenBLAS.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import shapes_data  # noqa: E402

@@ -21,9 +21,13 @@ import os
 import sys
 import time
 
-import numpy as np
-import torch
-import torch.nn.functional as F
+# OpenBLAS's own threads fight torch's OpenMP threads for the cores: a step runs twice as
+# fast with torch's threads alone (set before torch loads OpenBLAS).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import shapes_data  # noqa: E402
@@ -156,7 +160,9 @@ def train_vae(vae, images, args, log):
 
 
 @torch.no_grad()
-def encode_latents(vae, images, batch=256):
+def encode_latents(vae, images, batch=32):
+    # Small batches: at 256 the activations are fresh pages every batch and the kernel
+    # time (page faults) dominates.
     means = []
     for i in range(0, len(images), batch):
         means.append(vae.moments(to_pixels(images[i:i + batch]))[0])
@@ -165,21 +171,23 @@ def encode_latents(vae, images, batch=256):
 
 class GridProbe(torch.nn.Module):
     """Learned queries, one per cell of a grid over the picture, cross-attend to the
-    caption's states as the UNet's attention does and regress each cell's colour: a task
-    that needs the text encoder to say which colour and shape goes where."""
+    caption's states as the UNet's attention does and regress the colours of the cell's
+    sub x sub pixels: a task that needs the text encoder to say which colour and shape goes
+    where (a cell's mean colour alone says little about corners)."""
 
-    def __init__(self, grid, width, heads):
+    def __init__(self, grid, sub, width, heads):
         super().__init__()
-        self.grid = grid
+        self.grid, self.sub = grid, sub
         self.queries = torch.nn.Parameter(torch.randn(grid * grid, width) * 0.5)
         self.attention = Attention(width, heads, width)
         self.head = torch.nn.Sequential(torch.nn.Linear(width, 2 * width), torch.nn.SiLU(),
-                                        torch.nn.Linear(2 * width, 3))
+                                        torch.nn.Linear(2 * width, 3 * sub * sub))
 
     def forward(self, context):
         q = self.queries[None].expand(len(context), -1, -1)
         cells = self.head(q + self.attention(q, context))
-        return cells.transpose(1, 2).reshape(len(context), 3, self.grid, self.grid)
+        cells = cells.transpose(1, 2).reshape(len(context), -1, self.grid, self.grid)
+        return F.pixel_shuffle(cells, self.sub)
 
 
 def heldout_scenes(size, seed):
@@ -214,16 +222,16 @@ def object_cell_accuracy(predicted, target, backgrounds):
 def pretrain_text(text, images, ids, tokenizer, local, args, log):
     """A few minutes of the grid task before the UNet stage: the text encoder learns to
     bind colours and shapes to places without a diffusion model in the loop."""
-    grid = args.text_grid
+    grid, sub = args.text_grid, args.text_subcells
     # The encoder is causal, so the states up to the last caption's end token are the same
     # without the padding after it: the task runs on those only (a quarter of 77).
     end = int(local[TEXT_CONFIG["eos_token_id"]])
     length = int((ids == end).int().argmax(1).max()) + 1
     ids = ids[:, :length]
-    targets = F.avg_pool2d(to_pixels(images), images.shape[1] // grid)
-    probe = GridProbe(grid, TEXT_CONFIG["hidden_size"], TEXT_CONFIG["num_attention_heads"])
-    held_targets = F.avg_pool2d(to_pixels(heldout_scenes(images.shape[1], args.seed + 5)),
-                                images.shape[1] // grid)
+    pool = images.shape[1] // (grid * sub)
+    targets = F.avg_pool2d(to_pixels(images), pool)
+    probe = GridProbe(grid, sub, TEXT_CONFIG["hidden_size"], TEXT_CONFIG["num_attention_heads"])
+    held_targets = F.avg_pool2d(to_pixels(heldout_scenes(images.shape[1], args.seed + 5)), pool)
     held_ids = local[torch.tensor([tokenizer.framed(p) for p in shapes_data.HELDOUT_PROMPTS])]
     held_ids = held_ids[:, :length]
     held_backgrounds = [shapes_detector.parse(p)[3] for p in shapes_data.HELDOUT_PROMPTS]
@@ -241,9 +249,15 @@ def pretrain_text(text, images, ids, tokenizer, local, args, log):
         if (step + 1) % 250 == 0 or step == args.text_steps - 1:
             with torch.no_grad():
                 held = probe(text(held_ids))
+            # The probe's own pictures, enlarged to the scene size, through the detector:
+            # whether the caption's states say the shapes, not just the colours.
+            pictures = F.interpolate(held.clamp(-1, 1), scale_factor=pool, mode="nearest")
+            pictures = ((pictures.permute(0, 2, 3, 1) + 1) * 127.5 + 0.5).byte().numpy()
+            drawn = sum(shapes_detector.check(im, p)[0]
+                        for im, p in zip(pictures, shapes_data.HELDOUT_PROMPTS))
             log(f"text step {step + 1}: loss {loss.item():.4f}, held-out {F.mse_loss(held, held_targets).item():.4f}, "
-                f"object cells right {100 * object_cell_accuracy(held, held_targets, held_backgrounds):.0f}% "
-                f"({time.time() - start:.0f} s)")
+                f"object cells right {100 * object_cell_accuracy(held, held_targets, held_backgrounds):.0f}%, "
+                f"detector accepts {drawn}/20 probe pictures ({time.time() - start:.0f} s)")
     return time.time() - start
 
 
@@ -387,11 +401,16 @@ def main():
     p.add_argument("--text-steps", type=int, default=1500,
                    help="steps of the text encoder's grid task before the UNet stage (0: none)")
     p.add_argument("--text-grid", type=int, default=16, help="cells per side of the grid task")
+    p.add_argument("--text-subcells", type=int, default=1,
+                   help="pixels per cell side the grid task regresses (grid x this = scene size: full detail)")
     p.add_argument("--text-batch", type=int, default=128)
     p.add_argument("--text-lr", type=float, default=2e-3)
-    p.add_argument("--attention-8x8", action="store_true",
-                   help="cross-attention at 8x8 as well as at 4x4 (slower steps)")
-    p.add_argument("--unet-steps", type=int, default=4200)
+    p.add_argument("--attention", choices=("4x4", "8x8"), default="8x8",
+                   help="finest UNet level with cross-attention (8x8: 1.8x the step cost, learns "
+                   "shapes in fewer steps)")
+    p.add_argument("--latent-factor", type=int, choices=(4, 8), default=4,
+                   help="pixels per latent cell side (8: SD's four-level VAE, 8x8 latents)")
+    p.add_argument("--unet-steps", type=int, default=4000)
     p.add_argument("--batch", type=int, default=32, help="captions per UNet step")
     p.add_argument("--repeats", type=int, default=2,
                    help="noisy pictures per caption in a step (batch x repeats in all)")
@@ -401,7 +420,7 @@ def main():
     p.add_argument("--cfg", type=float, default=5.0)
     p.add_argument("--high-noise", type=float, default=0.3,
                    help="share of each batch drawn from the upper half of the timesteps")
-    p.add_argument("--x0-floor", type=float, default=1.0,
+    p.add_argument("--x0-floor", type=float, default=0.3,
                    help="least weight of the clean-picture error at high noise (0: min-SNR-5)")
     p.add_argument("--offset-noise", type=float, default=0.15,
                    help="scale of the per-channel constant added to the training noise")
@@ -428,6 +447,14 @@ def main():
     log(f"{len(images)} scenes, {len(set(captions))} distinct captions "
         f"({time.time() - total_start:.0f} s)")
 
+    if args.latent_factor == 8:
+        # SD's own VAE layout (four levels, 8x8 latents): a shape is two or three latent
+        # cells, so the decoder draws its outline and the UNet only says which shape.
+        VAE_CONFIG["block_out_channels"] = [32, 64, 64, 64]
+        VAE_CONFIG["down_block_types"] = ["DownEncoderBlock2D"] * 4
+        VAE_CONFIG["up_block_types"] = ["UpDecoderBlock2D"] * 4
+        UNET_CONFIG["sample_size"] = 8
+        UNET_CONFIG["block_out_channels"] = [64, 64, 64]
     vae = AutoencoderKL(VAE_CONFIG)
     if args.vae_from:
         # Reuses the VAE of an earlier run with the same seed and scenes (to iterate on the
@@ -456,9 +483,13 @@ def main():
     log(f"latent scale {scale:.5f}, VAE reconstruction PSNR {vae_psnr:.2f} dB, the detector "
         f"accepts {vae_accepted}/{len(recon_pixels)} reconstructed training scenes")
 
-    if args.attention_8x8:
-        UNET_CONFIG["down_block_types"] = ["DownBlock2D"] + ["CrossAttnDownBlock2D"] * 2
-        UNET_CONFIG["up_block_types"] = ["CrossAttnUpBlock2D"] * 2 + ["UpBlock2D"]
+    # Cross-attention on every UNet level of at most --attention cells.
+    finest = int(args.attention.split("x")[0])
+    attends = [UNET_CONFIG["sample_size"] >> level <= finest for level in range(3)]
+    UNET_CONFIG["down_block_types"] = ["CrossAttnDownBlock2D" if a else "DownBlock2D"
+                                       for a in attends]
+    UNET_CONFIG["up_block_types"] = ["CrossAttnUpBlock2D" if a else "UpBlock2D"
+                                     for a in reversed(attends)]
     unet = UNet2DConditionModel(UNET_CONFIG)
     text = CLIPTextModel(TEXT_CONFIG)
     probe_captions = captions[:20]  # training captions, for comparison with the held-out ones
@@ -531,6 +562,7 @@ def main():
         "vae_reconstructions_accepted": [vae_accepted, len(recon_pixels)],
         "heldout_accepted": hits, "heldout_total": len(heldout),
         "text_steps": args.text_steps, "text_grid": args.text_grid,
+        "text_subcells": args.text_subcells,
         "cross_attention": UNET_CONFIG["down_block_types"],
         "seconds": {"vae": round(vae_seconds), "text": round(text_seconds),
                     "unet": round(unet_seconds),
