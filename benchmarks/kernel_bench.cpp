@@ -165,6 +165,23 @@ Bound measure_bandwidth(bool quick) {
   return {"memory bandwidth", bench::measure_triad_bandwidth_gbs(quick), "GB/s"};
 }
 
+// Microseconds one parallel loop costs beyond its work (handing the chunks to the
+// workers and waiting for them): every CPU kernel call pays it, ~100 times per decoded
+// token of a small LLM.
+double measure_parallel_for_us(bool quick) {
+  std::atomic<int64_t> sink{0};
+  const int calls = quick ? 2000 : 20000;
+  const double seconds = best_time(
+      [&] {
+        for (int i = 0; i < calls; ++i)
+          parallel_for(num_threads() * 4, [&](int64_t begin, int64_t end) {
+            sink.fetch_add(end - begin, std::memory_order_relaxed);
+          });
+      },
+      quick ? 0.05 : 0.3);
+  return seconds / calls * 1e6;
+}
+
 // ---- kernels ---------------------------------------------------------------------
 
 struct Context {
@@ -380,6 +397,7 @@ int run(int argc, char** argv) {
   report({"peak fma f32 (" + std::string(kIsa) + ")", "cpu", cpu.peak->value, "GFLOP/s", {}, 0});
   cpu.bandwidth = measure_bandwidth(options.quick);
   report({"memory bandwidth (triad)", "cpu", cpu.bandwidth->value, "GB/s", {}, 0});
+  report({"parallel_for round trip", "cpu", measure_parallel_for_us(options.quick), "us", {}, 0});
   std::printf("-- kernels (cpu)\n");
   run_kernels(cpu);
 
