@@ -14,7 +14,7 @@ namespace {
 
 // Workers wait for a job (a chunked range); the caller works on it too, so a pool of n
 // threads has n - 1 workers. Handing out a job and waiting for it take no lock and no
-// system call while the workers spin: a decode step runs ~100 loops of a few tens of
+// system call while the workers spin: a decode step runs ~50 loops of a few tens of
 // microseconds each, and on virtual machines a futex wake-up costs about as much as one
 // loop. Workers that found nothing to do for a while sleep on a condition variable.
 // About 50 microseconds of pause instructions.
