@@ -166,15 +166,16 @@ Bound measure_bandwidth(bool quick) {
 }
 
 // Microseconds one parallel loop costs beyond its work (handing the chunks to the
-// workers and waiting for them): every CPU kernel call pays it, ~100 times per decoded
+// workers and waiting for them): every CPU kernel call pays it, ~50 times per decoded
 // token of a small LLM.
 double measure_parallel_for_us(bool quick) {
   std::atomic<int64_t> sink{0};
   const int calls = quick ? 2000 : 20000;
+  const int64_t chunks = num_threads() * 4;
   const double seconds = best_time(
       [&] {
         for (int i = 0; i < calls; ++i)
-          parallel_for(num_threads() * 4, [&](int64_t begin, int64_t end) {
+          parallel_for(chunks, [&](int64_t begin, int64_t end) {
             sink.fetch_add(end - begin, std::memory_order_relaxed);
           });
       },

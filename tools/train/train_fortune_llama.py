@@ -136,6 +136,12 @@ class Tokenizer:
             out.extend(self.encode_word(w))
         return out
 
+    def decode(self, ids):
+        """UTF-8 text of ids (<|endoftext|> left out; a split character shows as U+FFFD)."""
+        byte_of = {c: b for b, c in BYTE_CHARS.items()}
+        return b"".join(bytes([byte_of[ch] for ch in self.tokens[i]])
+                        for i in ids if i != self.eos).decode("utf-8", errors="replace")
+
 
 # ---------------------------------------------------------------- model
 
@@ -338,9 +344,7 @@ def continue_text(model, tok, c, prompt, n, temperature=0.0, top_k=0, gen=None):
         if next_id == tok.eos:
             break
         ids.append(next_id)
-    byte_of = {v: k for k, v in BYTE_CHARS.items()}
-    return b"".join(bytes([byte_of[ch] for ch in tok.tokens[i]])
-                    for i in ids[1:]).decode("utf-8", errors="replace")
+    return tok.decode(ids)
 
 
 def main():
@@ -388,6 +392,8 @@ def main():
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
                             lr=args.lr, betas=(0.9, 0.95))
+    # The first 300 held-out fortunes keep the evaluation short on a slow CPU.
+    held_seqs = [[tok.eos] + tok.encode(f) for f in held[:300]]
     gen = torch.Generator().manual_seed(args.seed)
     warmup = max(1, args.steps // 20)
     t1 = time.time()
@@ -405,7 +411,7 @@ def main():
             print("step %d loss %.3f lr %.2e %.0fs" % (step, loss.item(), lr, time.time() - t1), flush=True)
         if args.eval_every and (step + 1) % args.eval_every == 0:
             # A quick look at over-fitting: the final figure uses 300 fortunes and f16 weights.
-            quick, _ = perplexity(model, [[tok.eos] + tok.encode(f) for f in held[:100]], c["ctx"])
+            quick, _ = perplexity(model, held_seqs[:100], c["ctx"])
             print("step %d held-out perplexity (100 fortunes) %.2f" % (step + 1, quick), flush=True)
     train_s = time.time() - t1
 
@@ -414,8 +420,6 @@ def main():
         for p in model.parameters():
             if p.dim() >= 2:
                 p.copy_(p.half().float())
-    # The first 300 held-out fortunes keep the evaluation short on a slow CPU.
-    held_seqs = [[tok.eos] + tok.encode(f) for f in held[:300]]
     ppl, n_tok = perplexity(model, held_seqs, c["ctx"])
     # The fixture: a few short English held-out fortunes, one per line, for mmgen's test.
     fixture = [f for f in held if "\n" not in f and f.isascii() and 40 <= len(f) <= 200][:8]
