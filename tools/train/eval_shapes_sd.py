@@ -58,12 +58,29 @@ def main():
     p.add_argument("--prompts", choices=["heldout", "training"], default="heldout")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--grid", help="write the pictures of the first guidance scale here (PNG)")
+    p.add_argument("--restore-from", type=int, nargs="+", metavar="T",
+                   help="instead of sampling from noise, draw the held-out prompts as scenes, "
+                   "noise their latents to each timestep T and denoise them (0: the VAE alone): "
+                   "at which noise level the model loses what the prompt asks for")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     unet, vae, text, scale = load(args.model)
     tokenizer = ClipTokenizer(os.path.join(T.ROOT, "data", "clip", "bpe_simple_vocab_16e6.txt.gz"))
     prompts = (shapes_data.HELDOUT_PROMPTS if args.prompts == "heldout"
                else training_captions(20, seed=4321))
+    if args.restore_from:
+        with torch.no_grad():
+            scenes = T.to_pixels(T.heldout_scenes(64, seed=11))
+            start = vae.moments(scenes)[0] * scale
+        for t in args.restore_from:
+            for cfg in args.cfg:
+                images = T.sample(unet, text, vae, scale, tokenizer, shapes_data.HELDOUT_PROMPTS,
+                                  range(20), steps=args.steps, cfg=cfg, start=start, t_start=t)
+                verdicts = [shapes_detector.check(im, pr)
+                            for im, pr in zip(images, shapes_data.HELDOUT_PROMPTS)]
+                print(f"from t={t}, cfg {cfg}: {sum(ok for ok, _ in verdicts)}/20 accepted; "
+                      + "; ".join(why for ok, why in verdicts if not ok))
+        return
     for n, cfg in enumerate(args.cfg):
         images = T.sample(unet, text, vae, scale, tokenizer, prompts, range(len(prompts)),
                           steps=args.steps, cfg=cfg)

@@ -90,12 +90,12 @@ def _jitter(rng, spread):
 def _centres_for_pair(rng, relation, size):
     """Centres of two objects in the relation: one layout per relation, a little jitter.
 
-    Each relation has one canonical layout (first object at 0.29, second at 0.71 of the
-    relation's axis) so the model learns where words put things in few steps; the jitter
-    keeps it from copying pixels.
+    Each relation has one canonical layout (first object at 0.26, second at 0.74 of the
+    relation's axis, far enough apart for the largest objects) so the model learns where
+    words put things in few steps; the jitter keeps it from copying pixels.
     """
     across = 0.5 + _jitter(rng, 0.1)
-    near, far = 0.29 + _jitter(rng, 0.04), 0.71 + _jitter(rng, 0.04)
+    near, far = 0.26 + _jitter(rng, 0.03), 0.74 + _jitter(rng, 0.03)
     first, second = (near, far) if relation in ("above", "to the left of") else (far, near)
     a = [across + _jitter(rng, 0.03), first]
     b = [across + _jitter(rng, 0.03), second]
@@ -128,8 +128,9 @@ def _shape_mask(shape, centre, r, size, ss=4):
     if shape == "circle":
         inside = (x - cx) ** 2 + (y - cy) ** 2 <= r * r
     elif shape == "square":
-        h = 0.88 * r  # about the circle's area
-        inside = (np.abs(x - cx) <= h) & (np.abs(y - cy) <= h)
+        # The circle's box: a square and a circle of one size differ in their corners
+        # (a fifth of the box), which must be big enough for the model to draw.
+        inside = (np.abs(x - cx) <= r) & (np.abs(y - cy) <= r)
     else:  # an upward triangle filling its [2r x 2r] box
         top, bottom = cy - r, cy + r
         t = (y - top) / (2 * r)  # 0 at the apex, 1 at the base
@@ -142,7 +143,7 @@ def draw(parts, rng, size):
     """The scene as float32 RGB [size, size, 3] in [0, 1]."""
     image = np.empty((size, size, 3), np.float32)
     image[:] = np.array(COLOURS[parts["background"]], np.float32) / 255
-    radii = rng.uniform(0.15 * size, 0.18 * size, size=len(parts["objects"]))
+    radii = rng.uniform(0.16 * size, 0.19 * size, size=len(parts["objects"]))
     if parts["kind"] == "pair":
         centres = _centres_for_pair(rng, parts["relation"], size)
     elif parts["place"]:

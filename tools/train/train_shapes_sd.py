@@ -133,6 +133,14 @@ def to_pixels(images_uint8):
     return torch.from_numpy(images_uint8).permute(0, 3, 1, 2).float() / 127.5 - 1
 
 
+def edge_l1(y, x):
+    """L1 distance of the horizontal and vertical pixel differences (`--vae-edge`): meant
+    to keep a triangle's apex and a square's corners sharp; off by default, as its first
+    try reconstructed worse (tools/train/README.md)."""
+    return (F.l1_loss(y[..., 1:, :] - y[..., :-1, :], x[..., 1:, :] - x[..., :-1, :])
+            + F.l1_loss(y[..., :, 1:] - y[..., :, :-1], x[..., :, 1:] - x[..., :, :-1]))
+
+
 def train_vae(vae, images, args, log):
     opt = torch.optim.AdamW(vae.parameters(), lr=args.vae_lr, weight_decay=0.0)
     rng = np.random.default_rng(args.seed + 1)
@@ -149,7 +157,8 @@ def train_vae(vae, images, args, log):
         z = mean + torch.exp(0.5 * logvar) * torch.randn_like(mean)
         y = vae.decode(z)
         kl = 0.5 * (mean.pow(2) + logvar.exp() - 1 - logvar).sum(dim=(1, 2, 3)).mean()
-        loss = F.mse_loss(y, x) + 0.5 * F.l1_loss(y, x) + args.vae_kl * kl
+        loss = (F.mse_loss(y, x) + 0.5 * F.l1_loss(y, x) + args.vae_edge * edge_l1(y, x)
+                + args.vae_kl * kl)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -292,9 +301,9 @@ def train_unet(unet, text, latents, ids, args, log, evaluate=None, pretrain=None
     # The epsilon loss weighs an error of the implied clean picture by the SNR, so at high
     # noise, where the caption alone decides the layout and colours, it barely teaches
     # the caption's picture. Weights that make the clean-picture weight
-    # clamp(SNR, x0_floor, 5): min-SNR-5 at low noise, a floor (1 = v-prediction's
+    # clamp(SNR, x0_floor, snr_cap): min-SNR at low noise, a floor (1 = v-prediction's
     # weighting) at high noise.
-    weight = torch.clamp(snr, min=args.x0_floor, max=5.0) / snr
+    weight = torch.clamp(snr, min=args.x0_floor, max=args.snr_cap) / snr
     empty = torch.tensor(args.empty_ids)
     rng = np.random.default_rng(args.seed + 2)
     gen = torch.Generator().manual_seed(args.seed + 3)
@@ -347,15 +356,17 @@ def train_unet(unet, text, latents, ids, args, log, evaluate=None, pretrain=None
 
 
 @torch.no_grad()
-def sample(unet, encode, vae, scale, tokenizer, prompts, seeds, steps=20, cfg=5.0):
+def sample(unet, encode, vae, scale, tokenizer, prompts, seeds, steps=20, cfg=5.0,
+           start=None, t_start=999):
     """Euler (k-diffusion sample_euler) from seeded noise, all prompts in one batch.
 
-    encode maps CLIP token ids [n, 77] to the UNet's context. Returns uint8 RGB
-    pictures [len(prompts), 64, 64, 3].
+    encode maps CLIP token ids [n, 77] to the UNet's context. With start (scaled latents
+    [n, 4, h, w]) the run begins from them noised to timestep t_start (0: the VAE alone),
+    as img2img does. Returns uint8 RGB pictures [len(prompts), 64, 64, 3].
     """
     ac = alphas_cumprod()
     sigmas_all = ((1 - ac) / ac).sqrt()
-    ts = torch.linspace(999, 0, steps, dtype=torch.float64)
+    ts = torch.linspace(t_start, 0, steps, dtype=torch.float64) if t_start > 0 else []
     sigmas = []
     for t in ts:  # interpolate log-sigma at fractional timesteps, as k-diffusion does
         lo, hi = int(math.floor(t)), int(math.ceil(t))
@@ -368,8 +379,10 @@ def sample(unet, encode, vae, scale, tokenizer, prompts, seeds, steps=20, cfg=5.
     size = UNET_CONFIG["sample_size"]
     x = torch.cat([torch.randn((1, 4, size, size), generator=torch.Generator().manual_seed(s))
                    for s in seeds]) * sigmas[0]
+    if start is not None:
+        x = x + start
     log_sigmas = sigmas_all.log()
-    for i in range(steps):
+    for i in range(len(ts)):
         s = sigmas[i]
         # the fractional timestep of sigma (CompVisDenoiser.sigma_to_t)
         ls = math.log(s)
@@ -398,6 +411,8 @@ def main():
     p.add_argument("--vae-batch", type=int, default=32)
     p.add_argument("--vae-lr", type=float, default=1e-3)
     p.add_argument("--vae-kl", type=float, default=1e-6)
+    p.add_argument("--vae-edge", type=float, default=0.0,
+                   help="weight of the pixel-difference (edge) loss of the VAE")
     p.add_argument("--text-steps", type=int, default=1500,
                    help="steps of the text encoder's grid task before the UNet stage (0: none)")
     p.add_argument("--text-grid", type=int, default=16, help="cells per side of the grid task")
@@ -420,8 +435,10 @@ def main():
     p.add_argument("--cfg", type=float, default=5.0)
     p.add_argument("--high-noise", type=float, default=0.3,
                    help="share of each batch drawn from the upper half of the timesteps")
-    p.add_argument("--x0-floor", type=float, default=0.3,
+    p.add_argument("--x0-floor", type=float, default=1.0,
                    help="least weight of the clean-picture error at high noise (0: min-SNR-5)")
+    p.add_argument("--snr-cap", type=float, default=5.0,
+                   help="most weight of the clean-picture error at low noise (min-SNR's gamma)")
     p.add_argument("--offset-noise", type=float, default=0.15,
                    help="scale of the per-channel constant added to the training noise")
     p.add_argument("--eval-every", type=int, default=1000,
@@ -480,8 +497,15 @@ def main():
     recon_pixels = ((recon.permute(0, 2, 3, 1) + 1) * 127.5 + 0.5).clamp(0, 255).byte().numpy()
     vae_accepted = sum(shapes_detector.check(im, c)[0]
                        for im, c in zip(recon_pixels, captions[:len(recon_pixels)]))
+    with torch.no_grad():
+        held = heldout_scenes(64, args.seed + 9)
+        held_recon = vae.decode(vae.moments(to_pixels(held))[0]).clamp(-1, 1)
+    held_pixels = ((held_recon.permute(0, 2, 3, 1) + 1) * 127.5 + 0.5).clamp(0, 255).byte().numpy()
+    vae_heldout = sum(shapes_detector.check(im, c)[0]
+                      for im, c in zip(held_pixels, shapes_data.HELDOUT_PROMPTS))
     log(f"latent scale {scale:.5f}, VAE reconstruction PSNR {vae_psnr:.2f} dB, the detector "
-        f"accepts {vae_accepted}/{len(recon_pixels)} reconstructed training scenes")
+        f"accepts {vae_accepted}/{len(recon_pixels)} reconstructed training scenes and "
+        f"{vae_heldout}/20 reconstructed held-out scenes")
 
     # Cross-attention on every UNet level of at most --attention cells.
     finest = int(args.attention.split("x")[0])
@@ -555,11 +579,13 @@ def main():
         "seed": args.seed, "threads": args.threads, "scenes": len(images),
         "vae_steps": args.vae_steps, "vae_batch": args.vae_batch, "unet_steps": args.unet_steps,
         "batch": args.batch, "repeats": args.repeats, "x0_floor": args.x0_floor,
+        "snr_cap": args.snr_cap,
         "high_noise_share": args.high_noise,
         "offset_noise": args.offset_noise, "lr": args.lr, "ema": args.ema, "caption_dropout": args.uncond,
         "parameters": {"unet": count(unet), "vae": count(vae), "text_encoder": count(text)},
         "latent_scale": scale, "vae_psnr_db": round(vae_psnr, 2),
         "vae_reconstructions_accepted": [vae_accepted, len(recon_pixels)],
+        "vae_heldout_reconstructions_accepted": [vae_heldout, 20], "vae_edge": args.vae_edge,
         "heldout_accepted": hits, "heldout_total": len(heldout),
         "text_steps": args.text_steps, "text_grid": args.text_grid,
         "text_subcells": args.text_subcells,
