@@ -69,23 +69,18 @@ def main():
     prompts = (shapes_data.HELDOUT_PROMPTS if args.prompts == "heldout"
                else training_captions(20, seed=4321))
     if args.restore_from:
+        # The held-out prompts drawn as scenes, as latents to start from.
+        prompts = shapes_data.HELDOUT_PROMPTS
         with torch.no_grad():
-            scenes = T.to_pixels(T.heldout_scenes(64, seed=11))
-            start = vae.moments(scenes)[0] * scale
-        for t in args.restore_from:
-            for cfg in args.cfg:
-                images = T.sample(unet, text, vae, scale, tokenizer, shapes_data.HELDOUT_PROMPTS,
-                                  range(20), steps=args.steps, cfg=cfg, start=start, t_start=t)
-                verdicts = [shapes_detector.check(im, pr)
-                            for im, pr in zip(images, shapes_data.HELDOUT_PROMPTS)]
-                print(f"from t={t}, cfg {cfg}: {sum(ok for ok, _ in verdicts)}/20 accepted; "
-                      + "; ".join(why for ok, why in verdicts if not ok))
-        return
-    for n, cfg in enumerate(args.cfg):
+            start = vae.moments(T.to_pixels(T.heldout_scenes(64, seed=11)))[0] * scale
+    runs = [(t, cfg) for t in (args.restore_from or [None]) for cfg in args.cfg]
+    for n, (t, cfg) in enumerate(runs):
+        restore = {} if t is None else {"start": start, "t_start": t}
         images = T.sample(unet, text, vae, scale, tokenizer, prompts, range(len(prompts)),
-                          steps=args.steps, cfg=cfg)
+                          steps=args.steps, cfg=cfg, **restore)
         verdicts = [shapes_detector.check(im, pr) for im, pr in zip(images, prompts)]
-        print(f"cfg {cfg}: {sum(ok for ok, _ in verdicts)}/{len(prompts)} accepted")
+        label = f"cfg {cfg}" if t is None else f"from t={t}, cfg {cfg}"
+        print(f"{label}: {sum(ok for ok, _ in verdicts)}/{len(prompts)} accepted")
         for prompt, (ok, why) in zip(prompts, verdicts):
             print(f"  {'ok ' if ok else 'MISS'} {prompt} ({why})")
         if args.grid and n == 0:

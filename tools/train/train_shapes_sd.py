@@ -133,6 +133,16 @@ def to_pixels(images_uint8):
     return torch.from_numpy(images_uint8).permute(0, 3, 1, 2).float() / 127.5 - 1
 
 
+def to_uint8(pixels):
+    """The inverse of to_pixels: [n, 3, h, w] in [-1, 1] -> uint8 RGB [n, h, w, 3]."""
+    return ((pixels.permute(0, 2, 3, 1) + 1) * 127.5 + 0.5).clamp(0, 255).byte().numpy()
+
+
+def detector_accepts(pictures, prompts):
+    """How many uint8 pictures the shapes detector accepts for their prompts."""
+    return sum(shapes_detector.check(im, p)[0] for im, p in zip(pictures, prompts))
+
+
 def edge_l1(y, x):
     """L1 distance of the horizontal and vertical pixel differences (`--vae-edge`): meant
     to keep a triangle's apex and a square's corners sharp; off by default, as its first
@@ -261,9 +271,7 @@ def pretrain_text(text, images, ids, tokenizer, local, args, log):
             # The probe's own pictures, enlarged to the scene size, through the detector:
             # whether the caption's states say the shapes, not just the colours.
             pictures = F.interpolate(held.clamp(-1, 1), scale_factor=pool, mode="nearest")
-            pictures = ((pictures.permute(0, 2, 3, 1) + 1) * 127.5 + 0.5).byte().numpy()
-            drawn = sum(shapes_detector.check(im, p)[0]
-                        for im, p in zip(pictures, shapes_data.HELDOUT_PROMPTS))
+            drawn = detector_accepts(to_uint8(pictures), shapes_data.HELDOUT_PROMPTS)
             log(f"text step {step + 1}: loss {loss.item():.4f}, held-out {F.mse_loss(held, held_targets).item():.4f}, "
                 f"object cells right {100 * object_cell_accuracy(held, held_targets, held_backgrounds):.0f}%, "
                 f"detector accepts {drawn}/20 probe pictures ({time.time() - start:.0f} s)")
@@ -394,7 +402,7 @@ def sample(unet, encode, vae, scale, tokenizer, prompts, seeds, steps=20, cfg=5.
         eps = eps[n:] + cfg * (eps[:n] - eps[n:])
         x = x + eps * (sigmas[i + 1] - s)
     images = vae.decode(x / scale).clamp(-1, 1)
-    return ((images.permute(0, 2, 3, 1) + 1) * 127.5 + 0.5).clamp(0, 255).byte().numpy()
+    return to_uint8(images)
 
 
 # ---------------------------------------------------------------- main
@@ -436,7 +444,7 @@ def main():
     p.add_argument("--high-noise", type=float, default=0.3,
                    help="share of each batch drawn from the upper half of the timesteps")
     p.add_argument("--x0-floor", type=float, default=1.0,
-                   help="least weight of the clean-picture error at high noise (0: min-SNR-5)")
+                   help="least weight of the clean-picture error at high noise (0: plain min-SNR)")
     p.add_argument("--snr-cap", type=float, default=5.0,
                    help="most weight of the clean-picture error at low noise (min-SNR's gamma)")
     p.add_argument("--offset-noise", type=float, default=0.15,
@@ -492,19 +500,13 @@ def main():
         probe = to_pixels(images[:256])
         recon = vae.decode(vae.moments(probe)[0]).clamp(-1, 1)
         vae_psnr = float(10 * torch.log10(4 / F.mse_loss(recon, probe)))
+        held_recon = vae.decode(vae.moments(to_pixels(heldout_scenes(64, args.seed + 9)))[0])
     # The detector on the VAE's own reconstructions bounds what any UNet can reach: a
     # square whose corners the decoder rounds is read as a circle.
-    recon_pixels = ((recon.permute(0, 2, 3, 1) + 1) * 127.5 + 0.5).clamp(0, 255).byte().numpy()
-    vae_accepted = sum(shapes_detector.check(im, c)[0]
-                       for im, c in zip(recon_pixels, captions[:len(recon_pixels)]))
-    with torch.no_grad():
-        held = heldout_scenes(64, args.seed + 9)
-        held_recon = vae.decode(vae.moments(to_pixels(held))[0]).clamp(-1, 1)
-    held_pixels = ((held_recon.permute(0, 2, 3, 1) + 1) * 127.5 + 0.5).clamp(0, 255).byte().numpy()
-    vae_heldout = sum(shapes_detector.check(im, c)[0]
-                      for im, c in zip(held_pixels, shapes_data.HELDOUT_PROMPTS))
+    vae_accepted = detector_accepts(to_uint8(recon), captions[:len(recon)])
+    vae_heldout = detector_accepts(to_uint8(held_recon), shapes_data.HELDOUT_PROMPTS)
     log(f"latent scale {scale:.5f}, VAE reconstruction PSNR {vae_psnr:.2f} dB, the detector "
-        f"accepts {vae_accepted}/{len(recon_pixels)} reconstructed training scenes and "
+        f"accepts {vae_accepted}/{len(recon)} reconstructed training scenes and "
         f"{vae_heldout}/20 reconstructed held-out scenes")
 
     # Cross-attention on every UNet level of at most --attention cells.
@@ -525,7 +527,7 @@ def main():
             # One picture of the 20, rows of five, to look at during training.
             save_png(os.path.join(args.out, "train_samples", f"{name}_step{step:05d}.png"),
                      picture_grid(images, 5))
-            return sum(shapes_detector.check(im, p)[0] for im, p in zip(images, prompts))
+            return detector_accepts(images, prompts)
         with torch.no_grad():
             held = accepted(shapes_data.HELDOUT_PROMPTS, "heldout")
             seen = accepted(probe_captions, "training")
@@ -584,7 +586,7 @@ def main():
         "offset_noise": args.offset_noise, "lr": args.lr, "ema": args.ema, "caption_dropout": args.uncond,
         "parameters": {"unet": count(unet), "vae": count(vae), "text_encoder": count(text)},
         "latent_scale": scale, "vae_psnr_db": round(vae_psnr, 2),
-        "vae_reconstructions_accepted": [vae_accepted, len(recon_pixels)],
+        "vae_reconstructions_accepted": [vae_accepted, len(recon)],
         "vae_heldout_reconstructions_accepted": [vae_heldout, 20], "vae_edge": args.vae_edge,
         "heldout_accepted": hits, "heldout_total": len(heldout),
         "text_steps": args.text_steps, "text_grid": args.text_grid,
