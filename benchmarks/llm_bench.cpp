@@ -24,6 +24,7 @@
 #include <fstream>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "benchmarks/bench_util.h"
@@ -189,7 +190,10 @@ int run(int argc, char** argv) {
   const ScratchDir scratch("mmgen_llm_bench");
   const fs::path& dir = scratch.path();
 
+  // LLM_BENCH_ONLY=<dtype> in the environment measures only that dtype (for profiling).
+  const char* only = std::getenv("LLM_BENCH_ONLY");
   for (const DType dtype : {DType::kF32, DType::kF16, DType::kQ8_0}) {
+    if (only != nullptr && std::string_view(only) != dtype_name(dtype)) continue;
     const fs::path path = dir / ("llama_" + std::string(dtype_name(dtype)) + ".gguf");
     const size_t bytes = write_model(shape, dtype, path);
     const auto model = text::load_llm(path, device);

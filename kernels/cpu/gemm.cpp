@@ -5,6 +5,7 @@
 #include <cstring>
 #include <memory>
 #include <new>
+#include <vector>
 
 #include "core/error.h"
 #include "kernels/cpu/parallel.h"
@@ -308,13 +309,19 @@ void gemm_small_m(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, 
   const bool f32 = b.dtype == DType::kF32;
 
   if (b.transposed && m == 1 && has_fused_dot(b.dtype)) {
-    // One row of A: convert each stored row while multiplying.
+    // One row of A: convert each stored row while multiplying, a run of rows per call
+    // (a decode step's attention scores: one call per head instead of one per key).
+    const size_t row_bytes = bytes_for(b.dtype, b.ld);
     parallel_chunks(n, std::max<int64_t>(4, 65536 / k), [&](int64_t j0, int64_t j1) {
-      for (int64_t j = j0; j < j1; ++j) {
-        const float s =
-            fused_dot(b.dtype, element_address(b.dtype, b.data, j * b.ld), a_rows.get(), k);
-        c[j] = accumulate ? c[j] + s : s;
+      const void* rows = element_address(b.dtype, b.data, j0 * b.ld);
+      if (!accumulate) {
+        fused_dot_rows(b.dtype, rows, row_bytes, j1 - j0, a_rows.get(), 1, k, c + j0, 1);
+        return;
       }
+      thread_local std::vector<float> sums;
+      sums.resize(static_cast<size_t>(j1 - j0));
+      fused_dot_rows(b.dtype, rows, row_bytes, j1 - j0, a_rows.get(), 1, k, sums.data(), 1);
+      for (int64_t j = j0; j < j1; ++j) c[j] += sums[j - j0];
     });
     return;
   }

@@ -42,8 +42,9 @@ void for_each_part(const WeightRows* w, int count, int64_t j0, int64_t j1, Fn&& 
 
 // out_s = a * w_s^T for every matrix s of one dtype and k, in one parallel loop over
 // the concatenation of their rows: each weight row is streamed from memory once and
-// converted in registers. Threads take contiguous runs of rows, about eight per
-// thread, so that a core busy with other work does not hold the others up at the end.
+// converted in registers. Each thread streams its own contiguous share of the rows in
+// runs of about an eighth of it, and takes the others' unread runs at the end, so that
+// a core busy with other work does not hold the others up (parallel_streams).
 void decode_products(DType type, const float* a, int64_t rows, int64_t k, const WeightRows* w,
                      int count) {
   int64_t total = 0;
@@ -58,7 +59,7 @@ void decode_products(DType type, const float* a, int64_t rows, int64_t k, const 
     quantize_activation_row(a, k, buffer.data());
     // The workers read this thread's buffer (naming it there would give their own).
     const std::byte* xq = buffer.data();
-    parallel_chunks(total, grain, [&](int64_t j0, int64_t j1) {
+    parallel_streams(total, grain, [&](int64_t j0, int64_t j1) {
       for_each_part(w, count, j0, j1, [&](const WeightRows& m, int64_t begin, int64_t end) {
         int8_dot_rows(type, static_cast<const std::byte*>(m.data) + begin * row_bytes, row_bytes,
                       end - begin, xq, k, m.out + begin);
@@ -66,7 +67,7 @@ void decode_products(DType type, const float* a, int64_t rows, int64_t k, const 
     });
     return;
   }
-  parallel_chunks(total, grain, [&](int64_t j0, int64_t j1) {
+  parallel_streams(total, grain, [&](int64_t j0, int64_t j1) {
     for_each_part(w, count, j0, j1, [&](const WeightRows& m, int64_t begin, int64_t end) {
       fused_dot_rows(type, static_cast<const std::byte*>(m.data) + begin * row_bytes, row_bytes,
                      end - begin, a, rows, k, m.out + begin, m.ldo);

@@ -347,39 +347,24 @@ inline __m256 block_term(const uint8_t* p, const int8_t* xq, float xd, __m256 ac
                          acc);
 }
 
-// Two weight rows at a time, two blocks per step: four independent accumulators hide
-// the latency of vpdpbusd and the FMA, and each activation block serves both rows.
+// One weight row at a time, read in order as one stream (two rows read side by side
+// streamed from memory a third slower: every pair starts a fresh stream that the
+// hardware prefetcher must first detect); four blocks per step in four independent
+// accumulators hide the latency of vpdpbusd and the FMA.
 void q8_0_int8_dot_rows(const uint8_t* w, size_t row_bytes, int64_t n, const int8_t* xq,
                         const float* xd, int64_t blocks, float* out) {
   constexpr size_t B = Q8_0Rows::kBytes;
-  int64_t j = 0;
-  for (; j + 2 <= n; j += 2, w += 2 * row_bytes) {
-    const uint8_t* r1 = w + row_bytes;
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-    __m256 b0 = _mm256_setzero_ps(), b1 = _mm256_setzero_ps();
+  for (int64_t j = 0; j < n; ++j, w += row_bytes) {
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                     _mm256_setzero_ps()};
     int64_t b = 0;
-    for (; b + 2 <= blocks; b += 2) {
-      a0 = block_term(w + b * B, xq + b * 32, xd[b], a0);
-      b0 = block_term(r1 + b * B, xq + b * 32, xd[b], b0);
-      a1 = block_term(w + (b + 1) * B, xq + b * 32 + 32, xd[b + 1], a1);
-      b1 = block_term(r1 + (b + 1) * B, xq + b * 32 + 32, xd[b + 1], b1);
+    for (; b + 4 <= blocks; b += 4) {
+#pragma GCC unroll 4
+      for (int u = 0; u < 4; ++u)
+        acc[u] = block_term(w + (b + u) * B, xq + (b + u) * 32, xd[b + u], acc[u]);
     }
-    if (b < blocks) {
-      a0 = block_term(w + b * B, xq + b * 32, xd[b], a0);
-      b0 = block_term(r1 + b * B, xq + b * 32, xd[b], b0);
-    }
-    out[j] = hsum256(_mm256_add_ps(a0, a1));
-    out[j + 1] = hsum256(_mm256_add_ps(b0, b1));
-  }
-  if (j < n) {
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-    int64_t b = 0;
-    for (; b + 2 <= blocks; b += 2) {
-      a0 = block_term(w + b * B, xq + b * 32, xd[b], a0);
-      a1 = block_term(w + (b + 1) * B, xq + b * 32 + 32, xd[b + 1], a1);
-    }
-    if (b < blocks) a0 = block_term(w + b * B, xq + b * 32, xd[b], a0);
-    out[j] = hsum256(_mm256_add_ps(a0, a1));
+    for (; b < blocks; ++b) acc[0] = block_term(w + b * B, xq + b * 32, xd[b], acc[0]);
+    out[j] = hsum256(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
   }
 }
 
@@ -451,8 +436,9 @@ float fused_dot(DType type, const void* row, const float* x, int64_t k) {
 
 bool has_int8_activation_dot(DType type) {
 #if defined(MMGEN_ROW_DOT_VNNI)
-  // Opt-in: on the Zen 4 machine of benchmarks/README.md the f32 path streams Q8_0
-  // weights faster (29 GB/s against 19 GB/s for one 4096x4096 product, idle).
+  // Opt-in: on the Zen 4 machine of benchmarks/README.md it decodes no faster than the
+  // f32 path (a 4096x4096 product streams 51-53 GB/s against 45-47, idle), and it
+  // rounds the activations.
   static const bool enabled = [] {
     const char* env = std::getenv("MMGEN_Q8_INT8_DOT");
     return env != nullptr && std::string_view(env) == "1";
