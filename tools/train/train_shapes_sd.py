@@ -45,11 +45,11 @@ UNET_CONFIG = {
     "sample_size": 16,
     "in_channels": 4,
     "out_channels": 4,
-    "block_out_channels": [32, 64, 64],
+    "block_out_channels": [64, 64, 64],  # --unet-channels
     "layers_per_block": 1,
-    # Cross-attention only at 4x4 (and the mid-block): the transformer blocks cost most of
-    # a step on the CPU, and one 4x4 cell (16 pixels) is enough to place the canonical
-    # layouts; the convolutions at 8x8 and 16x16 shape the objects.
+    # Which levels cross-attend is set from --attention (8x8 and 4x4 by default; at 16x16
+    # a transformer block costs several times a whole step on the CPU), so the
+    # convolutions at 16x16 draw the objects' outlines.
     "down_block_types": ["DownBlock2D", "DownBlock2D", "CrossAttnDownBlock2D"],
     "up_block_types": ["CrossAttnUpBlock2D", "UpBlock2D", "UpBlock2D"],
     "mid_block_type": "UNetMidBlock2DCrossAttn",
@@ -433,6 +433,9 @@ def main():
                    "shapes in fewer steps)")
     p.add_argument("--latent-factor", type=int, choices=(4, 8), default=4,
                    help="pixels per latent cell side (8: SD's four-level VAE, 8x8 latents)")
+    p.add_argument("--unet-channels", default="64,64,64",
+                   help="UNet widths from the finest level down (multiples of 32, the "
+                   "GroupNorm group count)")
     p.add_argument("--unet-steps", type=int, default=4000)
     p.add_argument("--batch", type=int, default=32, help="captions per UNet step")
     p.add_argument("--repeats", type=int, default=2,
@@ -479,7 +482,7 @@ def main():
         VAE_CONFIG["down_block_types"] = ["DownEncoderBlock2D"] * 4
         VAE_CONFIG["up_block_types"] = ["UpDecoderBlock2D"] * 4
         UNET_CONFIG["sample_size"] = 8
-        UNET_CONFIG["block_out_channels"] = [64, 64, 64]
+    UNET_CONFIG["block_out_channels"] = [int(c) for c in args.unet_channels.split(",")]
     vae = AutoencoderKL(VAE_CONFIG)
     if args.vae_from:
         # Reuses the VAE of an earlier run with the same seed and scenes (to iterate on the
