@@ -42,7 +42,8 @@ void parallel_chunks(int64_t n, int64_t grain, Fn&& body) {
 // parallel_chunks for streaming loops: each worker owns a contiguous share of the
 // chunks and walks it in order (one sequential stream, which the hardware prefetcher
 // follows across chunk boundaries), then takes the chunks its slower peers have not
-// reached yet, so a busy core still does not hold the others up at the end.
+// reached yet, so a busy core still does not hold the others up at the end. With one
+// worker, body runs once over [0, n).
 template <typename Fn>
 void parallel_streams(int64_t n, int64_t grain, Fn&& body) {
   if (n <= 0) return;
