@@ -167,4 +167,39 @@ inline void axpy_f32(float alpha, const float* x, float* y, int64_t n) {
   for (; i < n; ++i) y[i] += alpha * x[i];
 }
 
+// out[i] = sum_j weights[j] * rows[j * stride + i] for i < n: one attention query's
+// output from its softmax weights and the value rows. The sums stay in registers over
+// all rows (an axpy per row would store and reload them every row), two rows per step
+// in separate accumulators to overlap the FMA latency.
+inline void weighted_rows_f32(const float* weights, const float* rows, int64_t stride,
+                              int64_t count, int64_t n, float* out) {
+  constexpr int w = Simd::kWidth;
+  int64_t i = 0;
+  for (; i + 2 * w <= n; i += 2 * w) {
+    Simd::V a0 = Simd::zero(), a1 = Simd::zero(), b0 = Simd::zero(), b1 = Simd::zero();
+    int64_t j = 0;
+    for (; j + 2 <= count; j += 2) {
+      const float* r = rows + j * stride + i;
+      const Simd::V p = Simd::set1(weights[j]), q = Simd::set1(weights[j + 1]);
+      a0 = Simd::fmadd(p, Simd::load(r), a0);
+      a1 = Simd::fmadd(p, Simd::load(r + w), a1);
+      b0 = Simd::fmadd(q, Simd::load(r + stride), b0);
+      b1 = Simd::fmadd(q, Simd::load(r + stride + w), b1);
+    }
+    if (j < count) {
+      const float* r = rows + j * stride + i;
+      const Simd::V p = Simd::set1(weights[j]);
+      a0 = Simd::fmadd(p, Simd::load(r), a0);
+      a1 = Simd::fmadd(p, Simd::load(r + w), a1);
+    }
+    Simd::store(out + i, Simd::add(a0, b0));
+    Simd::store(out + i + w, Simd::add(a1, b1));
+  }
+  for (; i < n; ++i) {
+    float sum = 0.0f;
+    for (int64_t j = 0; j < count; ++j) sum += weights[j] * rows[j * stride + i];
+    out[i] = sum;
+  }
+}
+
 }  // namespace mmgen::kernels::cpu

@@ -41,6 +41,7 @@ TEST_CASE("attention matches the naive softmax(q k^T) v", "[kernels][attention]"
       {2, 3, 3, 5, 7, 16, 8},     // Dv != D
       {1, 6, 2, 9, 11, 8, 8},     // grouped-query attention
       {1, 2, 1, 1, 100, 32, 32},  // one query against a long cache
+      {1, 4, 2, 1, 33, 64, 72},   // one query: an odd number of keys, a Dv tail of 8
       {1, 1, 1, 130, 129, 5, 3},  // several query blocks, odd head dim
       {3, 4, 4, 1, 1, 1, 1},
   };
