@@ -7,7 +7,6 @@
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/parallel.h"
-#include "kernels/cpu/simd.h"
 #include "kernels/cpu/vector_math.h"
 
 namespace mmgen::kernels::cpu {
@@ -81,8 +80,6 @@ void attend_block(const AttentionShape& s, const float* q, const float* k, const
   }
   if (values) {
     gemm(rows, s.dim_v, keys, scores.data(), keys, false, *values, o, s.dim_v);
-  } else if (rows == 1) {  // one query (decoding): its output straight from the value rows
-    weighted_rows_f32(scores.data(), vh, s.v_row, keys, s.dim_v, o);
   } else {
     gemm(rows, s.dim_v, keys, scores.data(), keys, false,
          MatrixOperand{vh, DType::kF32, s.v_row, false}, o, s.dim_v);

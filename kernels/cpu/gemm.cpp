@@ -298,6 +298,20 @@ void pack_b(const MatrixOperand& b, int64_t p0, int64_t kc, int64_t j0, int64_t 
     for (int64_t p = 0; p < kc; ++p) bp[p * kNr + j] = 0.0f;
 }
 
+// produce(out) writes count results: straight into c, or, when accumulating, into a
+// buffer then added to c.
+template <typename Fn>
+void write_or_add(float* c, int64_t count, bool accumulate, Fn&& produce) {
+  if (!accumulate) {
+    produce(c);
+    return;
+  }
+  thread_local std::vector<float> sums;
+  sums.resize(static_cast<size_t>(count));
+  produce(sums.data());
+  for (int64_t j = 0; j < count; ++j) c[j] += sums[j];
+}
+
 // Few rows of A (decoding, short prompts): stream B once without packing,
 // parallel over columns.
 void gemm_small_m(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, bool trans_a,
@@ -313,15 +327,10 @@ void gemm_small_m(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, 
     // (a decode step's attention scores: one call per head instead of one per key).
     const size_t row_bytes = bytes_for(b.dtype, b.ld);
     parallel_chunks(n, std::max<int64_t>(4, 65536 / k), [&](int64_t j0, int64_t j1) {
-      const void* rows = element_address(b.dtype, b.data, j0 * b.ld);
-      if (!accumulate) {
-        fused_dot_rows(b.dtype, rows, row_bytes, j1 - j0, a_rows.get(), 1, k, c + j0, 1);
-        return;
-      }
-      thread_local std::vector<float> sums;
-      sums.resize(static_cast<size_t>(j1 - j0));
-      fused_dot_rows(b.dtype, rows, row_bytes, j1 - j0, a_rows.get(), 1, k, sums.data(), 1);
-      for (int64_t j = j0; j < j1; ++j) c[j] += sums[j - j0];
+      write_or_add(c + j0, j1 - j0, accumulate, [&](float* out) {
+        fused_dot_rows(b.dtype, element_address(b.dtype, b.data, j0 * b.ld), row_bytes, j1 - j0,
+                       a_rows.get(), 1, k, out, 1);
+      });
     });
     return;
   }
@@ -366,6 +375,17 @@ void gemm_small_m(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, 
     return;
   }
 
+  if (m == 1 && f32) {
+    // One row of A against plain rows of B (a decode query's attention output): the
+    // sums stay in registers over all of B's rows.
+    parallel_chunks(n, 512, [&](int64_t j0, int64_t j1) {
+      write_or_add(c + j0, j1 - j0, accumulate, [&](float* out) {
+        weighted_rows_f32(a_rows.get(), static_cast<const float*>(b.data) + j0, b.ld, k, j1 - j0,
+                          out);
+      });
+    });
+    return;
+  }
   parallel_chunks(n, 512, [&](int64_t j0, int64_t j1) {
     const int64_t w = j1 - j0;
     thread_local AlignedFloats acc_buffer, row_buffer;
