@@ -17,14 +17,33 @@ import torch.nn.functional as F
 # ---------------------------------------------------------------- shared blocks
 
 
+# Training may run under bf16 autocast (train_shapes_sd.py --precision), which computes the
+# products in bf16 but leaves normalisations, GELU and softmax to the module: these compute
+# them in f32 (a no-op for f32 inputs), so only the products lose precision.
+
+
+class GroupNorm(nn.GroupNorm):
+    def forward(self, x):
+        return F.group_norm(x.float(), self.num_groups, self.weight, self.bias, self.eps)
+
+
+class LayerNorm(nn.LayerNorm):
+    def forward(self, x):
+        return F.layer_norm(x.float(), self.normalized_shape, self.weight, self.bias, self.eps)
+
+
+def softmax(x):
+    return torch.softmax(x.float(), dim=-1)
+
+
 class ResnetBlock2D(nn.Module):
     def __init__(self, cin, cout, temb=None, eps=1e-5):
         super().__init__()
-        self.norm1 = nn.GroupNorm(32, cin, eps=eps)
+        self.norm1 = GroupNorm(32, cin, eps=eps)
         self.conv1 = nn.Conv2d(cin, cout, 3, padding=1)
         if temb is not None:
             self.time_emb_proj = nn.Linear(temb, cout)
-        self.norm2 = nn.GroupNorm(32, cout, eps=eps)
+        self.norm2 = GroupNorm(32, cout, eps=eps)
         self.conv2 = nn.Conv2d(cout, cout, 3, padding=1)
         if cin != cout:
             self.conv_shortcut = nn.Conv2d(cin, cout, 1)
@@ -88,7 +107,7 @@ class Attention(nn.Module):
             # captions, repeat-major), which is the same product as repeating the context.
             q = q.reshape(b // k.shape[0], k.shape[0], *q.shape[1:])
             k, v = k[None], v[None]
-        w = torch.softmax(q @ k.transpose(-1, -2), dim=-1)
+        w = softmax(q @ k.transpose(-1, -2))
         out = (w @ v).reshape(b, h, n, d // h)
         return self.to_out[0](out.transpose(1, 2).reshape(b, n, d))
 
@@ -103,7 +122,7 @@ class GEGLU(nn.Module):
 
     def forward(self, x):
         a, gate = self.proj(x).chunk(2, dim=-1)
-        return a * F.gelu(gate)
+        return a * F.gelu(gate.float())
 
 
 class FeedForward(nn.Module):
@@ -120,11 +139,11 @@ class FeedForward(nn.Module):
 class BasicTransformerBlock(nn.Module):
     def __init__(self, dim, heads, context_dim):
         super().__init__()
-        self.norm1 = nn.LayerNorm(dim)
+        self.norm1 = LayerNorm(dim)
         self.attn1 = Attention(dim, heads)
-        self.norm2 = nn.LayerNorm(dim)
+        self.norm2 = LayerNorm(dim)
         self.attn2 = Attention(dim, heads, context_dim)
-        self.norm3 = nn.LayerNorm(dim)
+        self.norm3 = LayerNorm(dim)
         self.ff = FeedForward(dim)
 
     def forward(self, x, context):
@@ -136,7 +155,7 @@ class BasicTransformerBlock(nn.Module):
 class Transformer2DModel(nn.Module):
     def __init__(self, channels, heads, context_dim):
         super().__init__()
-        self.norm = nn.GroupNorm(32, channels, eps=1e-6)
+        self.norm = GroupNorm(32, channels, eps=1e-6)
         self.proj_in = nn.Conv2d(channels, channels, 1)
         self.transformer_blocks = nn.ModuleList(
             [BasicTransformerBlock(channels, heads, context_dim)])
@@ -252,7 +271,7 @@ class UNet2DConditionModel(nn.Module):
             self.up_blocks.append(CrossAttnUpBlock2D(
                 rev[min(i + 1, len(rev) - 1)], width, rev[max(i - 1, 0)], layers + 1, temb,
                 heads if attend else 0, context, upsample=i < len(rev) - 1))
-        self.conv_norm_out = nn.GroupNorm(32, widths[0], eps=1e-5)
+        self.conv_norm_out = GroupNorm(32, widths[0], eps=1e-5)
         self.conv_out = nn.Conv2d(widths[0], config["out_channels"], 3, padding=1)
 
     def forward(self, x, t, context):
@@ -275,7 +294,7 @@ class VaeAttention(nn.Module):
 
     def __init__(self, channels):
         super().__init__()
-        self.group_norm = nn.GroupNorm(32, channels, eps=1e-6)
+        self.group_norm = GroupNorm(32, channels, eps=1e-6)
         self.to_q = nn.Linear(channels, channels)
         self.to_k = nn.Linear(channels, channels)
         self.to_v = nn.Linear(channels, channels)
@@ -285,7 +304,7 @@ class VaeAttention(nn.Module):
         b, c, h, w = x.shape
         y = self.group_norm(x).reshape(b, c, h * w).transpose(1, 2)
         q, k, v = self.to_q(y), self.to_k(y), self.to_v(y)
-        a = torch.softmax(q @ k.transpose(1, 2) / math.sqrt(c), dim=-1) @ v
+        a = softmax(q @ k.transpose(1, 2) / math.sqrt(c)) @ v
         return x + self.to_out[0](a).transpose(1, 2).reshape(b, c, h, w)
 
 
@@ -336,7 +355,7 @@ class Encoder(nn.Module):
             [DownEncoderBlock2D(widths[max(i - 1, 0)], w, layers, i < len(widths) - 1)
              for i, w in enumerate(widths)])
         self.mid_block = VaeMidBlock(widths[-1])
-        self.conv_norm_out = nn.GroupNorm(32, widths[-1], eps=1e-6)
+        self.conv_norm_out = GroupNorm(32, widths[-1], eps=1e-6)
         self.conv_out = nn.Conv2d(widths[-1], 2 * latent, 3, padding=1)
 
     def forward(self, x):
@@ -355,7 +374,7 @@ class Decoder(nn.Module):
         self.up_blocks = nn.ModuleList(
             [UpDecoderBlock2D(rev[max(i - 1, 0)], w, layers + 1, i < len(rev) - 1)
              for i, w in enumerate(rev)])
-        self.conv_norm_out = nn.GroupNorm(32, widths[0], eps=1e-6)
+        self.conv_norm_out = GroupNorm(32, widths[0], eps=1e-6)
         self.conv_out = nn.Conv2d(widths[0], 3, 3, padding=1)
 
     def forward(self, z):
@@ -403,7 +422,7 @@ class CLIPAttention(nn.Module):
             return t.reshape(b, n, h, d // h).transpose(1, 2)
 
         q, k, v = split(self.q_proj(x)), split(self.k_proj(x)), split(self.v_proj(x))
-        w = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(d // h) + mask, dim=-1)
+        w = softmax(q @ k.transpose(-1, -2) / math.sqrt(d // h) + mask)
         return self.out_proj((w @ v).transpose(1, 2).reshape(b, n, d))
 
 
@@ -422,9 +441,9 @@ class CLIPEncoderLayer(nn.Module):
     def __init__(self, dim, heads, inner):
         super().__init__()
         self.self_attn = CLIPAttention(dim, heads)
-        self.layer_norm1 = nn.LayerNorm(dim)
+        self.layer_norm1 = LayerNorm(dim)
         self.mlp = CLIPMLP(dim, inner)
-        self.layer_norm2 = nn.LayerNorm(dim)
+        self.layer_norm2 = LayerNorm(dim)
 
     def forward(self, x, mask):
         x = x + self.self_attn(self.layer_norm1(x), mask)
@@ -452,7 +471,7 @@ class CLIPTextTransformer(nn.Module):
                                          dim)
         self.encoder = CLIPEncoder(dim, config["num_attention_heads"],
                                    config["intermediate_size"], config["num_hidden_layers"])
-        self.final_layer_norm = nn.LayerNorm(dim)
+        self.final_layer_norm = LayerNorm(dim)
 
     def forward(self, ids):
         n = ids.shape[1]

@@ -151,6 +151,13 @@ def edge_l1(y, x):
             + F.l1_loss(y[..., :, 1:] - y[..., :, :-1], x[..., :, 1:] - x[..., :, :-1]))
 
 
+def products_in(args):
+    """The training forward passes: bf16 products under autocast (--precision bf16; the
+    modules normalise in f32), which a CPU with AVX-512 BF16 runs about 1.5 times as fast
+    as f32, or plain f32. Weights, gradients, the optimiser and the losses stay f32."""
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "bf16")
+
+
 def train_vae(vae, images, args, log):
     opt = torch.optim.AdamW(vae.parameters(), lr=args.vae_lr, weight_decay=0.0)
     rng = np.random.default_rng(args.seed + 1)
@@ -162,10 +169,11 @@ def train_vae(vae, images, args, log):
             # Most steps see 32x32 crops (a quarter of the work; the VAE is convolutional).
             oy, ox = (int(v) for v in rng.integers(0, 33, size=2))
             x = x[:, :, oy:oy + 32, ox:ox + 32]
-        mean, logvar = vae.moments(x)
-        logvar = logvar.clamp(-30, 20)
-        z = mean + torch.exp(0.5 * logvar) * torch.randn_like(mean)
-        y = vae.decode(z)
+        with products_in(args):
+            mean, logvar = vae.moments(x)
+            mean, logvar = mean.float(), logvar.float().clamp(-30, 20)
+            z = mean + torch.exp(0.5 * logvar) * torch.randn_like(mean)
+            y = vae.decode(z).float()
         kl = 0.5 * (mean.pow(2) + logvar.exp() - 1 - logvar).sum(dim=(1, 2, 3)).mean()
         loss = (F.mse_loss(y, x) + 0.5 * F.l1_loss(y, x) + args.vae_edge * edge_l1(y, x)
                 + args.vae_kl * kl)
@@ -261,7 +269,9 @@ def pretrain_text(text, images, ids, tokenizer, local, args, log):
     for step in range(args.text_steps):
         set_warmup_cosine_lr(opt, args.text_lr, step, args.text_steps, warmup=50, floor=0.1)
         pick = torch.from_numpy(rng.integers(len(ids), size=args.text_batch))
-        loss = F.mse_loss(probe(text(ids[pick])), targets[pick])
+        with products_in(args):
+            predicted = probe(text(ids[pick])).float()
+        loss = F.mse_loss(predicted, targets[pick])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -338,7 +348,8 @@ def train_unet(unet, text, latents, ids, args, log, evaluate=None, pretrain=None
         noise += args.offset_noise * torch.randn((n, x0.shape[1], 1, 1), generator=gen)
         a = ac[t][:, None, None, None]
         xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
-        eps = unet(xt, t, text(tokens))
+        with products_in(args):
+            eps = unet(xt, t, text(tokens)).float()
         loss = ((eps - noise).pow(2).mean(dim=(1, 2, 3)) * weight[t]).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -452,6 +463,8 @@ def main():
                    help="most weight of the clean-picture error at low noise (min-SNR's gamma)")
     p.add_argument("--offset-noise", type=float, default=0.15,
                    help="scale of the per-channel constant added to the training noise")
+    p.add_argument("--precision", choices=("bf16", "f32"), default="bf16",
+                   help="training products in bf16 under autocast, or f32")
     p.add_argument("--eval-every", type=int, default=1000,
                    help="log the detector's acceptance every N UNet steps (0: never)")
     p.add_argument("--vae-from", help="reuse the VAE of an earlier run's output folder")
@@ -598,7 +611,7 @@ def main():
         "seconds": {"vae": round(vae_seconds), "text": round(text_seconds),
                     "unet": round(unet_seconds),
                     "total": round(time.time() - total_start)},
-        "torch": torch.__version__,
+        "precision": args.precision, "torch": torch.__version__,
     })
     log(f"done in {time.time() - total_start:.0f} s")
 
