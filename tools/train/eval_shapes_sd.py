@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """Renders prompts with a trained shapes-sd folder (the reference Euler sampler of the
 training script) and reports how many the shapes detector accepts: the 20 held-out
-prompts, or a set of training-style captions, at one or more guidance scales.
+prompts, training-style captions, or fresh captions (drawn like the training ones but
+absent from the training set: with --count 100 or more they rank recipes far less noisily
+than the 20 held-out prompts), at one or more guidance scales.
 
   /usr/bin/python3 tools/train/eval_shapes_sd.py models/shapes-sd --cfg 3 5 7.5
 """
@@ -39,15 +41,25 @@ def load(folder):
     return unet, vae, text, vae_config["scaling_factor"]
 
 
-def training_captions(count, seed):
-    """Captions as the training data draws them (with a background, like the held-out ones)."""
+def training_captions(count, seed, exclude=frozenset()):
+    """Captions as the training data draws them (with a background, like the held-out ones),
+    leaving out those in `exclude`."""
     rng = np.random.default_rng(seed)
     out = []
     while len(out) < count:
         parts = shapes_data.random_parts(rng)
         parts["say_background"] = True
-        out.append(shapes_data.caption(parts))
+        text = shapes_data.caption(parts)
+        if text not in exclude:
+            out.append(text)
     return out
+
+
+def fresh_captions(count, images, seed):
+    """Training-style captions that neither the training set (the training script's
+    defaults: `images` scenes from `seed`) nor the held-out prompts contain."""
+    _, seen = shapes_data.make_dataset(images, 64, seed)
+    return training_captions(count, seed=4321, exclude=set(seen) | shapes_data.HELDOUT_SET)
 
 
 def main():
@@ -55,7 +67,11 @@ def main():
     p.add_argument("model")
     p.add_argument("--cfg", type=float, nargs="+", default=[5.0])
     p.add_argument("--steps", type=int, default=20)
-    p.add_argument("--prompts", choices=["heldout", "training"], default="heldout")
+    p.add_argument("--prompts", choices=["heldout", "training", "fresh"], default="heldout")
+    p.add_argument("--count", type=int, default=20, help="how many training or fresh captions")
+    p.add_argument("--images", type=int, default=20000,
+                   help="the training set's size (fresh captions avoid its captions)")
+    p.add_argument("--seed", type=int, default=1234, help="the training set's seed")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--grid", help="write the pictures of the first guidance scale here (PNG)")
     p.add_argument("--restore-from", type=int, nargs="+", metavar="T",
@@ -66,8 +82,12 @@ def main():
     torch.set_num_threads(args.threads)
     unet, vae, text, scale = load(args.model)
     tokenizer = ClipTokenizer(os.path.join(T.ROOT, "data", "clip", "bpe_simple_vocab_16e6.txt.gz"))
-    prompts = (shapes_data.HELDOUT_PROMPTS if args.prompts == "heldout"
-               else training_captions(20, seed=4321))
+    if args.prompts == "heldout":
+        prompts = shapes_data.HELDOUT_PROMPTS
+    elif args.prompts == "training":
+        prompts = training_captions(args.count, seed=4321)
+    else:
+        prompts = fresh_captions(args.count, args.images, args.seed)
     if args.restore_from:
         # The held-out prompts drawn as scenes, as latents to start from.
         prompts = shapes_data.HELDOUT_PROMPTS
@@ -80,7 +100,11 @@ def main():
                           steps=args.steps, cfg=cfg, **restore)
         verdicts = [shapes_detector.check(im, pr) for im, pr in zip(images, prompts)]
         label = f"cfg {cfg}" if t is None else f"from t={t}, cfg {cfg}"
-        print(f"{label}: {sum(ok for ok, _ in verdicts)}/{len(prompts)} accepted")
+        hits = sum(ok for ok, _ in verdicts)
+        share = hits / len(prompts)
+        # The binomial standard error: how far another set of prompts may move the share.
+        error = (share * (1 - share) / len(prompts)) ** 0.5
+        print(f"{label}: {hits}/{len(prompts)} accepted ({100 * share:.0f}% +- {100 * error:.0f})")
         for prompt, (ok, why) in zip(prompts, verdicts):
             print(f"  {'ok ' if ok else 'MISS'} {prompt} ({why})")
         if args.grid and n == 0:
