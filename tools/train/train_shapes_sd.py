@@ -45,7 +45,7 @@ UNET_CONFIG = {
     "sample_size": 16,
     "in_channels": 4,
     "out_channels": 4,
-    "block_out_channels": [64, 64, 64],  # --unet-channels
+    "block_out_channels": [64, 64, 64],  # the default of --unet-channels
     "layers_per_block": 1,
     # Which levels cross-attend is set from --attention (8x8 and 4x4 by default; at 16x16
     # a transformer block costs several times a whole step on the CPU), so the
@@ -444,7 +444,8 @@ def main():
                    "shapes in fewer steps)")
     p.add_argument("--latent-factor", type=int, choices=(4, 8), default=4,
                    help="pixels per latent cell side (8: SD's four-level VAE, 8x8 latents)")
-    p.add_argument("--unet-channels", default="64,64,64",
+    p.add_argument("--unet-channels",
+                   default=",".join(str(c) for c in UNET_CONFIG["block_out_channels"]),
                    help="UNet widths from the finest level down (multiples of 32, the "
                    "GroupNorm group count)")
     p.add_argument("--unet-steps", type=int, default=4000)
