@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
-# The main job on a fresh machine: build, then text-to-image. The model is the
-# tiny Stable Diffusion 1.x checkpoint of the golden fixtures (random weights:
-# the picture is structured noise) until a trained default model ships; pass
-# another checkpoint with MMGEN_MODEL=path/to/sd-v1-5.safetensors.
+# The main job on a fresh machine: build, then text-to-image with the default model,
+# shapes-sd (models/shapes-sd: the project's own small Stable Diffusion 1.x model of
+# flat-shape scenes, 64x64). Pass a full-size checkpoint with
+# MMGEN_MODEL=path/to/v1-5-pruned-emaonly.safetensors (and MMGEN_WIDTH/MMGEN_HEIGHT=512).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 "$root/scripts/build.sh" >/dev/null
-golden="${MMGEN_GOLDEN_DIR:-$root/../shared/golden}"
-model="${MMGEN_MODEL:-$golden/sd1/sd1_tiny.safetensors}"
+size=()
+[[ -n "${MMGEN_WIDTH:-}" ]] && size+=(-W "$MMGEN_WIDTH")
+[[ -n "${MMGEN_HEIGHT:-}" ]] && size+=(-H "$MMGEN_HEIGHT")
 mkdir -p "$root/out"
-"$root/build/mmgen" txt2img -m "$model" \
-  -p "a red circle above a blue square on a yellow background" \
-  -W "${MMGEN_WIDTH:-256}" -H "${MMGEN_HEIGHT:-256}" --steps 20 --seed 42 \
+"$root/build/mmgen" txt2img -m "${MMGEN_MODEL:-shapes-sd}" \
+  -p "${MMGEN_PROMPT:-a red circle above a blue square on a yellow background}" \
+  "${size[@]}" --steps 20 --cfg 5 --sampler euler --seed 42 \
   -o "$root/out/txt2img.png"

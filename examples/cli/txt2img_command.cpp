@@ -26,7 +26,9 @@ namespace {
 namespace fs = std::filesystem;
 
 struct ImageOptions {
-  std::string model;  // a path, or the name of a default model (models/)
+  // A path, or the name of a default model (models/): shapes-sd, the project's own small
+  // model of flat-shape scenes (docs/default-models.md).
+  std::string model = "shapes-sd";
   std::string vae;    // empty: the checkpoint's own VAE
   std::string prompt;
   std::string negative;
@@ -175,8 +177,7 @@ int run_image(ImageOptions o, bool img2img) {
 void add_image_options(CLI::App& app, ImageOptions& o) {
   app.add_option("-m,--model", o.model,
                  "Stable Diffusion 1.x checkpoint (.safetensors or .ckpt), diffusers folder, or "
-                 "the name of a default model")
-      ->required();
+                 "the name of a default model (default: shapes-sd)");
   app.add_option("--vae", o.vae,
                  "VAE to use instead of the model's (.safetensors/.ckpt/.pt, original or "
                  "diffusers names, or a diffusers vae/ folder)");

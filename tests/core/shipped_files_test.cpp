@@ -4,6 +4,7 @@
 
 #include <catch2/catch.hpp>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 
 #include "core/error.h"
@@ -75,6 +76,10 @@ TEST_CASE("The source tree's default models are found without configuration", "[
   const auto voice = find_default_model("espeak-vits");
   REQUIRE(voice.has_value());
   CHECK(voice->filename() == "espeak-vits.safetensors");
+  const auto image = find_default_model("shapes-sd");  // a diffusers folder
+  REQUIRE(image.has_value());
+  CHECK(image->filename() == "shapes-sd");
+  CHECK(std::filesystem::is_regular_file(*image / "model_index.json"));
 }
 
 }  // namespace mmgen

@@ -144,7 +144,7 @@ TEST_CASE("The C API returns error codes with a message", "[pipelines][capi]") {
   CHECK(mmgen_last_error() == std::string());
   // A missing required input is the pipeline's error, found before anything runs.
   CHECK(mmgen_pipeline_run(ok.pipeline, nullptr, nullptr, nullptr) == MMGEN_ERROR_INVALID_PIPELINE);
-  CHECK_THAT(mmgen_last_error(), Contains("input \"model\" (file) is required"));
+  CHECK_THAT(mmgen_last_error(), Contains("input \"prompt\" (text) is required"));
   CHECK(mmgen_pipeline_set_input(ok.pipeline, nullptr, "x") == MMGEN_ERROR_INVALID_ARGUMENT);
   REQUIRE(mmgen_pipeline_set_input(ok.pipeline, "model", test::sd_model().c_str()) == MMGEN_OK);
   REQUIRE(mmgen_pipeline_set_input(ok.pipeline, "prompt", "x") == MMGEN_OK);

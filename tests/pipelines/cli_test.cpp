@@ -75,8 +75,8 @@ TEST_CASE("mmgen run reports bad input in one line and writes nothing", "[pipeli
   CHECK_THAT(error(run(base + "--set width=wide")),
              Contains("input \"width\": expected a whole number (integer), got \"wide\""));
   CHECK_THAT(error(run(base + "--set seed")), Contains("--set \"seed\": expected NAME=VALUE"));
-  CHECK_THAT(error(run("run text-to-image --set prompt=x -o " + quoted(dir.string()))),
-             Contains("input \"model\" (file) is required"));
+  CHECK_THAT(error(run("run text-to-image -o " + quoted(dir.string()))),
+             Contains("input \"prompt\" (text) is required"));
   CHECK_THAT(error(run(base + "--set model=no-such-model")),
              Contains("input \"model\": no-such-model: file not found"));
   CHECK_THAT(error(run("run no-such-pipeline")),
