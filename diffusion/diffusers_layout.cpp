@@ -558,6 +558,8 @@ DiffusersModel open_diffusers_folder(const fs::path& dir) {
   model.schedule =
       fs::exists(scheduler) ? schedule_from_config(scheduler) : NoiseSchedule::scaled_linear();
   model.merges = tokenizer_merges(dir / "tokenizer");
+  if (fs::exists(dir / kGenerationDefaultsFile))
+    model.defaults = read_generation_defaults(dir / kGenerationDefaultsFile);
   return model;
 }
 

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/model_file.h"
+#include "diffusion/generation_defaults.h"
 #include "diffusion/schedule.h"
 #include "diffusion/unet_config.h"
 #include "text/clip_text_model.h"
@@ -58,6 +59,7 @@ struct DiffusersModel {
   float latent_scale = 0.18215f;       // vae/config.json scaling_factor
   int sample_size = 0;                 // unet/config.json sample_size (latent side); 0: not given
   std::filesystem::path merges;        // tokenizer/merges.txt; empty when absent
+  GenerationDefaults defaults;         // generation_defaults.json, else SD's usual settings
 };
 
 // Opens the folder: weights (.safetensors preferred, else PyTorch .bin) and

@@ -87,6 +87,7 @@ std::unique_ptr<StableDiffusion> StableDiffusion::load(const fs::path& path,
     sd->parts_ = {parts.text_encoder, parts.vae};
     sd->latent_scale_ = parts.latent_scale;
     sd->sample_size_ = parts.sample_size;
+    sd->defaults_ = parts.defaults;
     sd->schedule_ = parts.schedule;
     merges = parts.merges;
     sd->clip_ =

@@ -14,6 +14,7 @@
 #include "core/model_file.h"
 #include "core/progress.h"
 #include "core/tensor.h"
+#include "diffusion/generation_defaults.h"
 #include "diffusion/samplers.h"
 #include "diffusion/schedule.h"
 #include "diffusion/unet.h"
@@ -60,6 +61,9 @@ class StableDiffusion {
   // The image side the model was trained at: a diffusers unet/config.json sample_size
   // times the VAE factor (512 for SD 1.5); 0 when the checkpoint does not say.
   int64_t native_size() const { return sample_size_ * vae_factor(); }
+  // The steps, guidance scale and sampler the model is meant for: a diffusers folder's
+  // generation_defaults.json, else 20 steps of Euler a at guidance 7.5.
+  const GenerationDefaults& defaults() const { return defaults_; }
   Device device() const { return device_; }
   const text::ClipTokenizer& tokenizer() const { return *tokenizer_; }
   const text::ClipTextModel& clip() const { return *clip_; }
@@ -77,6 +81,7 @@ class StableDiffusion {
   Device device_;
   float latent_scale_ = kLatentScale;
   int64_t sample_size_ = 0;
+  GenerationDefaults defaults_;
   std::unique_ptr<text::ClipTokenizer> tokenizer_;
   std::unique_ptr<text::ClipTextModel> clip_;
   std::unique_ptr<UNet> unet_;

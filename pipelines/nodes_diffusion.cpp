@@ -25,9 +25,11 @@ std::shared_ptr<const diffusion::StableDiffusion> load_sd(NodeContext& c) {
   });
 }
 
-// The web UI's model hash, computed once per checkpoint.
+// The web UI's model hash, computed once per checkpoint; empty for a diffusers folder,
+// which has no single file to hash (its name is recorded alone, as by mmgen txt2img).
 std::string model_hash(NodeContext& c) {
   const fs::path path = c.file("model");
+  if (fs::is_directory(path)) return "";
   const auto hash =
       c.models().get<std::string>(ModelCache::key("sha256", path, Device::cpu()), [&] {
         return std::make_shared<const std::string>(diffusion::model_hash(sha256_file_hex(path)));
@@ -35,13 +37,19 @@ std::string model_hash(NodeContext& c) {
   return *hash;
 }
 
-diffusion::GenerationParams read_params(const NodeContext& c) {
+// steps and cfg_scale 0 and an empty sampler: the model's own settings
+// (diffusion/generation_defaults.h).
+diffusion::GenerationParams read_params(const NodeContext& c,
+                                        const diffusion::GenerationDefaults& defaults) {
   diffusion::GenerationParams p;
   p.prompt = c.text("prompt");
   p.negative_prompt = c.text("negative_prompt");
-  p.steps = static_cast<int>(c.integer("steps"));
-  p.cfg_scale = static_cast<float>(c.number("cfg_scale"));
-  p.sampler = diffusion::parse_sampler(c.text("sampler"));
+  const int64_t steps = c.integer("steps");
+  p.steps = steps > 0 ? static_cast<int>(steps) : defaults.steps;
+  const double cfg = c.number("cfg_scale");
+  p.cfg_scale = cfg > 0.0 ? static_cast<float>(cfg) : defaults.cfg_scale;
+  const std::string& sampler = c.text("sampler");
+  p.sampler = sampler.empty() ? defaults.sampler : diffusion::parse_sampler(sampler);
   p.seed = c.seed("seed");
   p.clip_skip = static_cast<int>(c.integer("clip_skip"));
   p.batch = 1;
@@ -49,7 +57,8 @@ diffusion::GenerationParams read_params(const NodeContext& c) {
 }
 
 void generate(NodeContext& c, bool img2img) {
-  diffusion::GenerationParams params = read_params(c);
+  const auto sd = load_sd(c);
+  diffusion::GenerationParams params = read_params(c, sd->defaults());
   Tensor init;
   if (img2img) {
     const vision::Image& image = *c.value("image").image;
@@ -58,7 +67,6 @@ void generate(NodeContext& c, bool img2img) {
     params.strength = static_cast<float>(c.number("strength"));
     init = vision::image_to_tensor(image);
   }
-  const auto sd = load_sd(c);
   if (!img2img) {
     // 0: the model's native size when its config states one, else 512.
     const auto size = [&](const char* field) {
@@ -82,9 +90,14 @@ void generate(NodeContext& c, bool img2img) {
                  {"Sampler", diffusion::sampler_name(params.sampler)},
                  {"CFG scale", nlohmann::json(params.cfg_scale).dump()},
                  {"Seed", std::to_string(result.seeds[0])},
-                 {"Size", std::to_string(params.width) + "x" + std::to_string(params.height)},
-                 {"Model hash", model_hash(c)},
-                 {"Model", c.file("model").stem().string()}};
+                 {"Size", std::to_string(params.width) + "x" + std::to_string(params.height)}};
+  if (const std::string hash = model_hash(c); !hash.empty())
+    meta.fields.emplace_back("Model hash", hash);
+  const fs::path model = c.file("model").lexically_normal();
+  meta.fields.emplace_back(
+      "Model", fs::is_directory(model)
+                   ? (model.has_filename() ? model : model.parent_path()).filename().string()
+                   : model.stem().string());
   if (params.clip_skip > 1) meta.fields.emplace_back("Clip skip", std::to_string(params.clip_skip));
   if (img2img)
     meta.fields.emplace_back("Denoising strength", nlohmann::json(params.strength).dump());
@@ -97,13 +110,16 @@ void generate(NodeContext& c, bool img2img) {
 std::vector<FieldSpec> common_fields() {
   FieldSpec prompt = text_field("prompt", "what the image shows");
   prompt.non_empty = true;
-  FieldSpec sampler = text_field("sampler", "sampler name", "Euler a");
-  sampler.check = [](const Value& v) { diffusion::parse_sampler(v.text); };
+  FieldSpec sampler = text_field("sampler", "sampler name (empty: the model's, else Euler a)", "");
+  sampler.check = [](const Value& v) {
+    if (!v.text.empty()) diffusion::parse_sampler(v.text);
+  };
   return {file_field("model", "Stable Diffusion 1.x checkpoint (.safetensors or .ckpt)"),
           prompt,
           text_field("negative_prompt", "what the image should not show", ""),
-          int_field("steps", "sampling steps", 20, 1, 1000),
-          number_field("cfg_scale", "classifier-free guidance scale", 7.5, 0.0),
+          int_field("steps", "sampling steps (0: the model's, else 20)", 0, 0, 1000),
+          number_field("cfg_scale", "classifier-free guidance scale (0: the model's, else 7.5)",
+                       0.0, 0.0),
           sampler,
           seed_field(),
           int_field("clip_skip", "use the CLIP layer this far from the last", 1, 1)};

@@ -29,12 +29,14 @@ struct ImageOptions {
   // A path, or the name of a default model (models/): shapes-sd, the project's own small
   // model of flat-shape scenes (docs/default-models.md).
   std::string model = "shapes-sd";
-  std::string vae;    // empty: the checkpoint's own VAE
+  std::string vae;  // empty: the checkpoint's own VAE
   std::string prompt;
   std::string negative;
-  int steps = 20;
-  float cfg = 7.5f;
-  std::string sampler = "Euler a";
+  // Unset: the model's own (a diffusers folder's generation_defaults.json), else 20
+  // steps of Euler a at guidance 7.5.
+  std::optional<int> steps;
+  std::optional<float> cfg;
+  std::optional<std::string> sampler;
   std::optional<uint64_t> seed;
   // Unset: the model's native size (a diffusers unet/config.json sample_size times the
   // VAE factor), the starting image's size for img2img, else 512.
@@ -64,7 +66,8 @@ void check_options(const ImageOptions& o) {
               "--width must be a multiple of 8 and >= 64, got ", o.width.value_or(0));
   MMGEN_CHECK(!o.height || (*o.height >= 64 && *o.height % 8 == 0),
               "--height must be a multiple of 8 and >= 64, got ", o.height.value_or(0));
-  MMGEN_CHECK(o.steps >= 1, "--steps must be >= 1, got ", o.steps);
+  MMGEN_CHECK(!o.steps || *o.steps >= 1, "--steps must be >= 1, got ", o.steps.value_or(0));
+  if (o.sampler) diffusion::parse_sampler(*o.sampler);
   MMGEN_CHECK(o.batch >= 1 && o.batch <= 64, "--batch must be in [1, 64], got ", o.batch);
   MMGEN_CHECK(o.clip_skip >= 1, "--clip-skip must be >= 1, got ", o.clip_skip);
   MMGEN_CHECK(o.threads >= 0, "--threads must be >= 0, got ", o.threads);
@@ -86,9 +89,6 @@ int run_image(ImageOptions o, bool img2img) {
   diffusion::GenerationParams params;
   params.prompt = o.prompt;
   params.negative_prompt = o.negative;
-  params.steps = o.steps;
-  params.cfg_scale = o.cfg;
-  params.sampler = diffusion::parse_sampler(o.sampler);
   params.batch = o.batch;
   params.clip_skip = o.clip_skip;
   params.strength = o.strength;
@@ -120,6 +120,10 @@ int run_image(ImageOptions o, bool img2img) {
     params.width = o.width.value_or(native);
     params.height = o.height.value_or(native);
   }
+  const diffusion::GenerationDefaults& defaults = sd->defaults();
+  params.steps = o.steps.value_or(defaults.steps);
+  params.cfg_scale = o.cfg.value_or(defaults.cfg_scale);
+  params.sampler = o.sampler ? diffusion::parse_sampler(*o.sampler) : defaults.sampler;
   diffusion::check_generation_params(*sd, params);
   const ProgressCallback progress =
       stderr_is_terminal() ? terminal_progress_bar() : ProgressCallback();
@@ -183,13 +187,13 @@ void add_image_options(CLI::App& app, ImageOptions& o) {
                  "diffusers names, or a diffusers vae/ folder)");
   app.add_option("-p,--prompt", o.prompt, "What the image shows")->required();
   app.add_option("-n,--negative-prompt", o.negative, "What the image should not show");
-  app.add_option("--steps", o.steps, "Sampling steps")->capture_default_str();
-  app.add_option("--cfg,--cfg-scale", o.cfg, "Classifier-free guidance scale")
-      ->capture_default_str();
+  app.add_option("--steps", o.steps, "Sampling steps (default: the model's, else 20)");
+  app.add_option("--cfg,--cfg-scale", o.cfg,
+                 "Classifier-free guidance scale (default: the model's, else 7.5)");
   app.add_option("--sampler", o.sampler,
                  "Sampler: " + diffusion::sampler_choices() +
-                     " (or the web UI names, e.g. \"DPM++ 2M Karras\")")
-      ->capture_default_str();
+                     " (or the web UI names, e.g. \"DPM++ 2M Karras\"; default: the model's, "
+                     "else Euler a)");
   app.add_option("-s,--seed", o.seed, "Random seed (default: a random one, recorded in the PNG)");
   app.add_option("-W,--width", o.width,
                  "Image width in pixels (a multiple of 64 for SD 1.x; default: the model's native "

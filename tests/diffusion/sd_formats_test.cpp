@@ -267,4 +267,45 @@ TEST_CASE("The scheduler config's beta values make the schedule", "[diffusion][d
   CHECK(sd->schedule().alphas_cumprod().back() == Approx(product).epsilon(1e-6));
 }
 
+TEST_CASE("A diffusers folder's generation_defaults.json gives the model's own settings",
+          "[diffusion][diffusers]") {
+  // Without the file: Stable Diffusion's usual settings.
+  const StableDiffusion& plain = single_file();
+  CHECK(plain.defaults().steps == 20);
+  CHECK(plain.defaults().cfg_scale == 7.5f);
+  CHECK(plain.defaults().sampler == SamplerKind::kEulerAncestral);
+
+  const fs::path model = test::temp_dir("sd_diffusers_defaults") / "model";
+  copy_folder(diffusers_dir(), model);
+  test::write_json(model / kGenerationDefaultsFile,
+                   {{"num_inference_steps", 12}, {"guidance_scale", 2.5}, {"sampler", "DDIM"}});
+  const auto sd = StableDiffusion::load(model, reference_options());
+  CHECK(sd->defaults().steps == 12);
+  CHECK(sd->defaults().cfg_scale == 2.5f);
+  CHECK(sd->defaults().sampler == SamplerKind::kDdim);
+
+  // Keys left out keep the usual settings.
+  test::write_json(model / kGenerationDefaultsFile, {{"guidance_scale", 3}});
+  const GenerationDefaults partial = read_generation_defaults(model / kGenerationDefaultsFile);
+  CHECK(partial.steps == 20);
+  CHECK(partial.cfg_scale == 3.0f);
+  CHECK(partial.sampler == SamplerKind::kEulerAncestral);
+
+  const auto rejects = [&](nlohmann::json config, const std::string& field,
+                           const std::string& why) {
+    test::write_json(model / kGenerationDefaultsFile, config);
+    CHECK_THROWS_WITH(StableDiffusion::load(model),
+                      Contains("generation_defaults.json") && Contains(field) && Contains(why));
+  };
+  rejects({{"num_inference_steps", 0}}, "num_inference_steps", "[1, 1000]");
+  rejects({{"num_inference_steps", 2.5}}, "num_inference_steps", "integer");
+  rejects({{"guidance_scale", -1}}, "guidance_scale", "[0, 100]");
+  rejects({{"guidance_scale", "high"}}, "guidance_scale", "number");
+  rejects({{"sampler", "heun"}}, "sampler", "unknown sampler 'heun'");
+  rejects({{"sampler", 3}}, "sampler", "sampler name");
+  std::ofstream(model / kGenerationDefaultsFile) << "{\"guidance_scale\": ";
+  CHECK_THROWS_WITH(StableDiffusion::load(model),
+                    Contains("generation_defaults.json") && Contains("malformed JSON"));
+}
+
 }  // namespace mmgen::diffusion

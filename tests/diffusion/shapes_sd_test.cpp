@@ -27,6 +27,10 @@ TEST_CASE("shapes-sd: loads by name, 64x64 native size, the training script's to
     INFO(p.prompt);
     CHECK(sd.tokenizer().encode_framed(p.prompt) == p.ids);
   }
+  // The held-out check renders with the settings users get by default.
+  CHECK(sd.defaults().sampler == heldout.sampler);
+  CHECK(sd.defaults().steps == heldout.steps);
+  CHECK(sd.defaults().cfg_scale == heldout.cfg);
 }
 
 TEST_CASE("shapes-sd: draws what at least 16 of 20 unseen prompts ask for", "[shapes_sd]") {

@@ -67,10 +67,10 @@ TEST_CASE("mmgen run reports bad input in one line and writes nothing", "[pipeli
     CHECK(std::count(r.output.begin(), r.output.end(), '\n') == 1);
     return r.output;
   };
-  CHECK_THAT(error(run(base + "--set steps=0")),
+  CHECK_THAT(error(run(base + "--set steps=1001")),
              Contains("mmgen: error: ") &&
                  Contains("text-to-image.json: node \"render\" (diffusion.txt2img), field "
-                          "\"steps\": must be in [1, 1000], got 0 (from input \"steps\")"));
+                          "\"steps\": must be in [0, 1000], got 1001 (from input \"steps\")"));
   CHECK_THAT(error(run(base + "--set stepz=3")), Contains("unknown input \"stepz\""));
   CHECK_THAT(error(run(base + "--set width=wide")),
              Contains("input \"width\": expected a whole number (integer), got \"wide\""));
@@ -96,7 +96,8 @@ TEST_CASE("mmgen pipelines lists the built-in pipelines with their inputs", "[pi
                  Contains("\navatar-video: A portrait speaks a script") &&
                  Contains("\nstory-video: A language model writes a short script") &&
                  Contains("  prompt           text     what the image shows (required)") &&
-                 Contains("  steps            integer  sampling steps (default 20)"));
+                 Contains("  steps            integer  sampling steps (0: the model's own, else "
+                          "20) (default 0)"));
   const CliRun nodes = run("pipelines --nodes");
   REQUIRE(nodes.exit_code == 0);
   CHECK_THAT(nodes.output, Contains("\ndiffusion.txt2img: ") && Contains("vision.avatar_video: ") &&

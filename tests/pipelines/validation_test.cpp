@@ -43,7 +43,7 @@ TEST_CASE("A well-formed pipeline validates and plans in dependency order", "[pi
   CHECK(field("steps").integer == 3);
   CHECK(field("width").integer == 128);
   CHECK(field("height").integer == 0);  // 0: the model's native size
-  CHECK(field("sampler").text == "Euler a");
+  CHECK(field("sampler").text == "");   // empty: the model's own sampler
   REQUIRE(plan.seeds.size() == 1);
   CHECK(plan.seeds[0].first == "render.seed");
   CHECK(field("seed").integer == static_cast<int64_t>(plan.seeds[0].second));
@@ -102,9 +102,9 @@ TEST_CASE("Cycles are reported with their path", "[pipelines]") {
 }
 
 TEST_CASE("Bad parameter values name the field and the range", "[pipelines]") {
-  CHECK_THAT(validation_error(image_pipeline(", \"steps\": 0")),
-             Contains("node \"render\" (diffusion.txt2img), field \"steps\": must be in [1, "
-                      "1000], got 0"));
+  CHECK_THAT(validation_error(image_pipeline(", \"steps\": 1001")),
+             Contains("node \"render\" (diffusion.txt2img), field \"steps\": must be in [0, "
+                      "1000], got 1001"));
   CHECK_THAT(validation_error(image_pipeline(", \"width\": 100")),
              Contains("field \"width\": must be a multiple of 8, got 100"));
   CHECK_THAT(validation_error(image_pipeline(", \"sampler\": \"warp\"")),

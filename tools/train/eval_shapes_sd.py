@@ -74,6 +74,10 @@ def main():
     p.add_argument("--seed", type=int, default=1234, help="the training set's seed")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--grid", help="write the pictures of the first guidance scale here (PNG)")
+    p.add_argument("--rewrite-heldout", action="store_true",
+                   help="render the held-out prompts at the first --cfg and rewrite the "
+                   "folder's heldout_prompts.json, generation_defaults.json, held-out samples "
+                   "and train_stats.json's held-out score (what a run with that --cfg writes)")
     p.add_argument("--restore-from", type=int, nargs="+", metavar="T",
                    help="instead of sampling from noise, draw the held-out prompts as scenes, "
                    "noise their latents to each timestep T and denoise them (0: the VAE alone): "
@@ -82,6 +86,16 @@ def main():
     torch.set_num_threads(args.threads)
     unet, vae, text, scale = load(args.model)
     tokenizer = ClipTokenizer(os.path.join(T.ROOT, "data", "clip", "bpe_simple_vocab_16e6.txt.gz"))
+    if args.rewrite_heldout:
+        with torch.no_grad():
+            hits = T.write_heldout(args.model, unet, text, vae, scale, tokenizer, args.cfg[0],
+                                   print)
+        stats_path = os.path.join(args.model, "train_stats.json")
+        with open(stats_path) as f:
+            stats = json.load(f)
+        stats.update(heldout_accepted=hits, heldout_cfg=args.cfg[0])
+        T.write_json(stats_path, stats)
+        return
     if args.prompts == "heldout":
         prompts = shapes_data.HELDOUT_PROMPTS
     elif args.prompts == "training":
@@ -96,8 +110,14 @@ def main():
     runs = [(t, cfg) for t in (args.restore_from or [None]) for cfg in args.cfg]
     for n, (t, cfg) in enumerate(runs):
         restore = {} if t is None else {"start": start, "t_start": t}
-        images = T.sample(unet, text, vae, scale, tokenizer, prompts, range(len(prompts)),
-                          steps=args.steps, cfg=cfg, **restore)
+        # Batches of 50: a batch of hundreds spends most of its time faulting in fresh
+        # pages for its activations.
+        images = np.concatenate([
+            T.sample(unet, text, vae, scale, tokenizer, prompts[i:i + 50],
+                     range(i, min(i + 50, len(prompts))),
+                     steps=args.steps, cfg=cfg,
+                     **{k: v[i:i + 50] if k == "start" else v for k, v in restore.items()})
+            for i in range(0, len(prompts), 50)])
         verdicts = [shapes_detector.check(im, pr) for im, pr in zip(images, prompts)]
         label = f"cfg {cfg}" if t is None else f"from t={t}, cfg {cfg}"
         hits = sum(ok for ok, _ in verdicts)
