@@ -12,5 +12,5 @@ size=()
 mkdir -p "$root/out"
 "$root/build/mmgen" txt2img -m "${MMGEN_MODEL:-shapes-sd}" \
   -p "${MMGEN_PROMPT:-a red circle above a blue square on a yellow background}" \
-  "${size[@]}" --steps 20 --cfg 5 --sampler euler --seed 42 \
+  "${size[@]}" --seed 42 \
   -o "$root/out/txt2img.png"
