@@ -1,9 +1,9 @@
 // The settings a model is meant to be sampled with. Small models trained for few steps
 // often want a guidance scale or sampler far from Stable Diffusion's usual ones (the
-// project's shapes-sd draws best at guidance ~2.5), so a diffusers folder may state its
+// project's shapes-sd draws best at guidance ~2), so a diffusers folder may state its
 // own in generation_defaults.json (mmgen's file; its keys are the diffusers pipeline's
 // call arguments):
-//   {"num_inference_steps": 20, "guidance_scale": 2.5, "sampler": "euler"}
+//   {"num_inference_steps": 20, "guidance_scale": 2.0, "sampler": "euler"}
 // Every key is optional. docs/txt2img.md.
 #pragma once
 
