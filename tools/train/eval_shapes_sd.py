@@ -65,7 +65,8 @@ def fresh_captions(count, images, seed):
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("model")
-    p.add_argument("--cfg", type=float, nargs="+", default=[5.0])
+    p.add_argument("--cfg", type=float, nargs="+",
+                   help="guidance scales (default: the folder's generation_defaults.json)")
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--prompts", choices=["heldout", "training", "fresh"], default="heldout")
     p.add_argument("--count", type=int, default=20, help="how many training or fresh captions")
@@ -85,6 +86,9 @@ def main():
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     unet, vae, text, scale = load(args.model)
+    if not args.cfg:
+        with open(os.path.join(args.model, "generation_defaults.json")) as f:
+            args.cfg = [json.load(f)["guidance_scale"]]
     tokenizer = ClipTokenizer(os.path.join(T.ROOT, "data", "clip", "bpe_simple_vocab_16e6.txt.gz"))
     if args.rewrite_heldout:
         with torch.no_grad():
