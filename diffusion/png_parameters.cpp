@@ -101,4 +101,10 @@ PngParameters parse_png_parameters(std::string_view text) {
 
 std::string model_hash(const std::string& sha256_hex) { return sha256_hex.substr(0, 10); }
 
+std::string model_name(const std::filesystem::path& model) {
+  const std::filesystem::path path = model.lexically_normal();
+  if (!std::filesystem::is_directory(path)) return path.stem().string();
+  return (path.has_filename() ? path : path.parent_path()).filename().string();
+}
+
 }  // namespace mmgen::diffusion

@@ -9,6 +9,7 @@
 // A value is JSON-quoted only when it holds a comma, a colon or a newline.
 #pragma once
 
+#include <filesystem>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -34,5 +35,8 @@ PngParameters parse_png_parameters(std::string_view text);
 
 // A1111's model hash: the first 10 hex digits of the file's SHA-256.
 std::string model_hash(const std::string& sha256_hex);
+// The "Model" field: a checkpoint's file stem, or a diffusers folder's name (a folder has
+// no single file to hash, so its name is recorded alone).
+std::string model_name(const std::filesystem::path& model);
 
 }  // namespace mmgen::diffusion

@@ -93,11 +93,7 @@ void generate(NodeContext& c, bool img2img) {
                  {"Size", std::to_string(params.width) + "x" + std::to_string(params.height)}};
   if (const std::string hash = model_hash(c); !hash.empty())
     meta.fields.emplace_back("Model hash", hash);
-  const fs::path model = c.file("model").lexically_normal();
-  meta.fields.emplace_back(
-      "Model", fs::is_directory(model)
-                   ? (model.has_filename() ? model : model.parent_path()).filename().string()
-                   : model.stem().string());
+  meta.fields.emplace_back("Model", diffusion::model_name(c.file("model")));
   if (params.clip_skip > 1) meta.fields.emplace_back("Clip skip", std::to_string(params.clip_skip));
   if (img2img)
     meta.fields.emplace_back("Denoising strength", nlohmann::json(params.strength).dump());

@@ -135,11 +135,7 @@ int run_image(ImageOptions o, bool img2img) {
   // A diffusers folder has no single file to hash: its name is recorded alone.
   const bool folder = fs::is_directory(o.model);
   const std::string hash = folder ? "" : diffusion::model_hash(sha256_file_hex(o.model));
-  const fs::path model_path = fs::path(o.model).lexically_normal();
-  const std::string model_name =
-      folder
-          ? (model_path.has_filename() ? model_path : model_path.parent_path()).filename().string()
-          : model_path.stem().string();
+  const std::string model_name = diffusion::model_name(o.model);
   // A separate VAE is recorded as the web UI does: "VAE hash" (first 10 hex digits of
   // the file's SHA-256, files only) and "VAE" (the file name with its extension).
   const bool vae_file = !o.vae.empty() && fs::is_regular_file(o.vae);
