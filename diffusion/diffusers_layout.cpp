@@ -563,6 +563,34 @@ DiffusersModel open_diffusers_folder(const fs::path& dir) {
   return model;
 }
 
+GenerationDefaults read_generation_defaults(const fs::path& file) {
+  const json config = read_json(file);
+  // The field readers take null as "not given"; here null is an error, not the default.
+  for (const char* field : {"num_inference_steps", "guidance_scale"})
+    MMGEN_CHECK(!(config.contains(field) && config[field].is_null()), file.string(), ": field '",
+                field, "' is null; leave it out for the usual setting");
+  GenerationDefaults out;
+  const int64_t steps = int_field(config, file, "num_inference_steps", out.steps);
+  MMGEN_CHECK(steps >= 1 && steps <= 1000, file.string(),
+              ": field 'num_inference_steps' must be in [1, 1000], got ", steps);
+  out.steps = static_cast<int>(steps);
+  const double cfg = number_field(config, file, "guidance_scale", out.cfg_scale);
+  MMGEN_CHECK(cfg >= 0.0 && cfg <= 100.0, file.string(),
+              ": field 'guidance_scale' must be in [0, 100], got ", cfg);
+  out.cfg_scale = static_cast<float>(cfg);
+  if (config.contains("sampler")) {
+    const json& v = config["sampler"];
+    MMGEN_CHECK(v.is_string(), file.string(), ": field 'sampler' must be a sampler name, got ",
+                v.dump());
+    try {
+      out.sampler = parse_sampler(v.get<std::string>());
+    } catch (const Error& e) {
+      fail(file.string(), ": field 'sampler': ", e.what());
+    }
+  }
+  return out;
+}
+
 std::shared_ptr<const ModelFile> open_vae_file(const fs::path& path) {
   std::error_code error;
   if (fs::is_directory(path, error)) {

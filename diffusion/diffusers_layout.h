@@ -68,6 +68,11 @@ struct DiffusersModel {
 // part, an unsupported setting or a config size that contradicts the tensors.
 DiffusersModel open_diffusers_folder(const std::filesystem::path& dir);
 
+// A folder's generation_defaults.json; a missing key keeps the usual setting. Throws Error
+// naming the file and field for malformed JSON, a value of the wrong type or out of range
+// (steps 1-1000, guidance 0-100) or an unknown sampler.
+GenerationDefaults read_generation_defaults(const std::filesystem::path& file);
+
 // A diffusers UNet / VAE state dict (already opened) in original names, without
 // a prefix. Throws naming the file and tensor for a name outside the layout.
 std::shared_ptr<const ModelFile> remap_diffusers_unet(std::shared_ptr<const ModelFile> file);

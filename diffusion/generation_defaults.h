@@ -4,10 +4,8 @@
 // own in generation_defaults.json (mmgen's file; its keys are the diffusers pipeline's
 // call arguments):
 //   {"num_inference_steps": 20, "guidance_scale": 2.0, "sampler": "euler"}
-// Every key is optional. docs/txt2img.md.
+// Every key is optional; diffusers_layout.h reads it. docs/txt2img.md.
 #pragma once
-
-#include <filesystem>
 
 #include "diffusion/samplers.h"
 
@@ -21,10 +19,5 @@ struct GenerationDefaults {
 
 // The name of the file in a diffusers folder.
 inline constexpr const char* kGenerationDefaultsFile = "generation_defaults.json";
-
-// Reads `file`; a missing key keeps the usual setting above. Throws Error naming the file
-// and field for malformed JSON, a value of the wrong type or out of range (steps 1-1000,
-// guidance 0-100) or an unknown sampler.
-GenerationDefaults read_generation_defaults(const std::filesystem::path& file);
 
 }  // namespace mmgen::diffusion
