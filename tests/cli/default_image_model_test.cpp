@@ -12,6 +12,19 @@ namespace {
 
 std::string quoted(const std::string& s) { return test::shell_quoted(s); }
 
+// A picture drawn with shapes-sd and the settings of its generation_defaults.json:
+// native size, and the model and settings recorded in its parameters.
+diffusion::PngParameters check_default_image(const vision::PngFile& png) {
+  CHECK(png.image.width == 64);
+  CHECK(png.image.height == 64);
+  const diffusion::PngParameters p = diffusion::parse_png_parameters(png.text_value("parameters"));
+  CHECK(p.field("Model") == "shapes-sd");
+  CHECK(p.field("Steps") == "20");
+  CHECK(p.field("CFG scale") == "2.0");
+  CHECK(p.field("Sampler") == "Euler");
+  return p;
+}
+
 }  // namespace
 
 TEST_CASE("mmgen txt2img renders with shapes-sd and its own settings when none are given",
@@ -25,15 +38,7 @@ TEST_CASE("mmgen txt2img renders with shapes-sd and its own settings when none a
   INFO(r.output);
   REQUIRE(r.exit_code == 0);
   const vision::PngFile png = vision::read_png(out);
-  CHECK(png.image.width == 64);
-  CHECK(png.image.height == 64);
-  const diffusion::PngParameters p = diffusion::parse_png_parameters(png.text_value("parameters"));
-  CHECK(p.field("Model") == "shapes-sd");
-  CHECK(p.field("Size") == "64x64");
-  // models/shapes-sd/generation_defaults.json
-  CHECK(p.field("Steps") == "20");
-  CHECK(p.field("CFG scale") == "2.0");
-  CHECK(p.field("Sampler") == "Euler");
+  CHECK(check_default_image(png).field("Size") == "64x64");
   // The background is most of the picture: its corner pixel is yellow.
   const auto& px = png.image.pixels;
   CHECK(px[0] > 180);
@@ -50,13 +55,7 @@ TEST_CASE("The text-to-image workflow draws with shapes-sd and its own settings"
       "</dev/null");
   INFO(r.output);
   REQUIRE(r.exit_code == 0);
-  const vision::PngFile png = vision::read_png(dir / "image.png");
-  CHECK(png.image.width == 64);
-  const diffusion::PngParameters p = diffusion::parse_png_parameters(png.text_value("parameters"));
-  CHECK(p.field("Model") == "shapes-sd");
-  CHECK(p.field("Steps") == "20");
-  CHECK(p.field("CFG scale") == "2.0");
-  CHECK(p.field("Sampler") == "Euler");
+  check_default_image(vision::read_png(dir / "image.png"));
 }
 
 }  // namespace mmgen
