@@ -3,6 +3,9 @@
 #include <cmath>
 #include <cstdlib>
 #include <random>
+#include <string>
+#include <system_error>
+#include <vector>
 
 #include "core/error.h"
 
@@ -11,8 +14,9 @@ namespace mmgen::test {
 std::filesystem::path golden_dir() {
   const char* env = std::getenv("MMGEN_GOLDEN_DIR");
   std::filesystem::path dir = env && *env ? env : MMGEN_GOLDEN_DIR;
-  MMGEN_CHECK(std::filesystem::is_directory(dir), "golden fixtures folder not found: ",
-              dir.string(), " (expected ../shared/golden beside the project, or MMGEN_GOLDEN_DIR)");
+  MMGEN_CHECK(std::filesystem::is_directory(dir),
+              "golden fixtures folder not found: ", dir.string(),
+              " (expected ../shared/golden beside the project, or MMGEN_GOLDEN_DIR)");
   return dir;
 }
 
@@ -24,11 +28,39 @@ std::filesystem::path golden_file(const std::string& relative) {
 
 std::filesystem::path test_data_dir() { return MMGEN_TEST_DATA_DIR; }
 
+namespace {
+
+// Removes every folder temp_dir made when the test program exits, so repeated runs do not
+// pile up in /tmp. MMGEN_KEEP_TEST_FILES=1 keeps them for a look after a failure.
+class TempDirRegistry {
+ public:
+  void add(const std::filesystem::path& dir) { dirs_.push_back(dir); }
+  ~TempDirRegistry() {
+    const char* keep = std::getenv("MMGEN_KEEP_TEST_FILES");
+    if (keep && *keep && std::string(keep) != "0") return;
+    for (const auto& dir : dirs_) {
+      std::error_code ignored;  // a test may have removed it already
+      std::filesystem::remove_all(dir, ignored);
+    }
+  }
+
+ private:
+  std::vector<std::filesystem::path> dirs_;
+};
+
+TempDirRegistry& temp_dirs() {
+  static TempDirRegistry registry;
+  return registry;
+}
+
+}  // namespace
+
 std::filesystem::path temp_dir(const std::string& name) {
   auto dir = std::filesystem::temp_directory_path() /
              ("mmgen-test-" + name + "-" + std::to_string(std::random_device{}()));
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
+  temp_dirs().add(dir);
   return dir;
 }
 

@@ -15,7 +15,8 @@ std::filesystem::path golden_dir();
 std::filesystem::path golden_file(const std::string& relative);
 // tests/data in the source tree.
 std::filesystem::path test_data_dir();
-// A fresh empty temporary folder for one test.
+// A fresh empty temporary folder for one test, removed when the test program exits
+// (kept when MMGEN_KEEP_TEST_FILES is set).
 std::filesystem::path temp_dir(const std::string& name);
 
 // Uniform random f32 tensor in [lo, hi) from a fixed seed (std::mt19937).
