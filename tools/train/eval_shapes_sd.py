@@ -129,6 +129,12 @@ def main():
         # The binomial standard error: how far another set of prompts may move the share.
         error = (share * (1 - share) / len(prompts)) ** 0.5
         print(f"{label}: {hits}/{len(prompts)} accepted ({100 * share:.0f}% +- {100 * error:.0f})")
+        kinds = {}
+        for prompt, (ok, _) in zip(prompts, verdicts):
+            objects, relation, _, _ = shapes_detector.parse(prompt)
+            kind = "pair" if relation else "count" if len(objects) > 1 else "single"
+            kinds.setdefault(kind, []).append(ok)
+        print("  by kind: " + ", ".join(f"{kind} {sum(v)}/{len(v)}" for kind, v in sorted(kinds.items())))
         for prompt, (ok, why) in zip(prompts, verdicts):
             print(f"  {'ok ' if ok else 'MISS'} {prompt} ({why})")
         if args.grid and n == 0:

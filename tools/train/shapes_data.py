@@ -20,6 +20,8 @@ COLOURS = {
 SHAPES = ("circle", "square", "triangle")
 RELATIONS = ("above", "below", "to the left of", "to the right of")
 PLACES = ("on the left", "on the right", "at the top", "at the bottom", "in the middle")
+# Scenes of several objects of one colour and shape: "three green squares".
+COUNT_WORDS = {2: "two", 3: "three"}
 
 # The 20 prompts the model's test renders: never generated as training captions.
 HELDOUT_PROMPTS = [
@@ -51,6 +53,9 @@ def caption(parts):
     if parts["kind"] == "pair":
         (c1, s1), (c2, s2) = parts["objects"]
         text = f"a {c1} {s1} {parts['relation']} a {c2} {s2}"
+    elif parts["kind"] == "count":
+        c1, s1 = parts["objects"][0]
+        text = f"{COUNT_WORDS[len(parts['objects'])]} {c1} {s1}s"
     else:
         ((c1, s1),) = parts["objects"]
         text = f"a {c1} {s1}" + (f" {parts['place']}" if parts["place"] else "")
@@ -63,12 +68,16 @@ def random_parts(rng):
     """A random scene description (what the caption says and what is drawn)."""
     names = list(COLOURS)
     while True:
-        pair = rng.random() < 0.6
+        kind = rng.random()
+        kind = "pair" if kind < 0.55 else "count" if kind < 0.7 else "single"
         colours = rng.choice(len(names), size=3, replace=False)
         background = names[colours[2]]
-        parts = {"kind": "pair" if pair else "single", "background": background,
+        parts = {"kind": kind, "background": background,
                  "say_background": rng.random() < 0.85, "place": None, "relation": None}
-        if pair:
+        if kind == "count":
+            count = 2 + int(rng.integers(2))
+            parts["objects"] = [(names[colours[0]], SHAPES[rng.integers(3)])] * count
+        elif kind == "pair":
             parts["objects"] = [(names[colours[0]], SHAPES[rng.integers(3)]),
                                 (names[colours[1]], SHAPES[rng.integers(3)])]
             parts["relation"] = RELATIONS[rng.integers(len(RELATIONS))]
@@ -102,6 +111,13 @@ def _centres_for_pair(rng, relation, size):
     if relation in ("to the left of", "to the right of"):
         a, b = a[::-1], b[::-1]
     return np.array(a) * size, np.array(b) * size
+
+
+def _centres_for_count(rng, count, size):
+    """A row across the middle (one layout per count, as for pairs), a little jitter."""
+    xs = {2: (0.3, 0.7), 3: (0.22, 0.5, 0.78)}[count]
+    y = 0.5 + _jitter(rng, 0.12)
+    return [np.array([x + _jitter(rng, 0.02), y + _jitter(rng, 0.02)]) * size for x in xs]
 
 
 def _centre_for_place(rng, place, size):
@@ -144,7 +160,10 @@ def draw(parts, rng, size):
     image = np.empty((size, size, 3), np.float32)
     image[:] = np.array(COLOURS[parts["background"]], np.float32) / 255
     radii = rng.uniform(0.16 * size, 0.19 * size, size=len(parts["objects"]))
-    if parts["kind"] == "pair":
+    if parts["kind"] == "count":
+        radii = rng.uniform(0.09 * size, 0.11 * size, size=len(parts["objects"]))
+        centres = _centres_for_count(rng, len(parts["objects"]), size)
+    elif parts["kind"] == "pair":
         centres = _centres_for_pair(rng, parts["relation"], size)
     elif parts["place"]:
         centres = [_centre_for_place(rng, parts["place"], size)]

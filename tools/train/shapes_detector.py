@@ -9,7 +9,7 @@ The model's mmgen test is to implement the same rules in C++ (see tools/train/RE
 
 import numpy as np
 
-from shapes_data import COLOURS, PLACES, RELATIONS
+from shapes_data import COLOURS, COUNT_WORDS, PLACES, RELATIONS
 
 PALETTE = np.array(list(COLOURS.values()), np.float32)
 NAMES = list(COLOURS)
@@ -24,6 +24,10 @@ def parse(prompt):
         background = tail[: -len(" background")]
     relation = next((r for r in RELATIONS if f" {r} a " in text), None)
     place = next((pl for pl in PLACES if text.endswith(" " + pl)), None)
+    words = text.split()
+    count = next((n for n, word in COUNT_WORDS.items() if words[0] == word), None)
+    if count:  # "three green squares": that many objects of one colour and shape
+        return [(words[1], words[2][:-1])] * count, None, None, background
     if relation:
         first, second = text.split(f" {relation} ")
         objects = [tuple(first.split()[1:3]), tuple(second.split()[1:3])]
@@ -34,9 +38,14 @@ def parse(prompt):
 
 def largest_region(mask):
     """Pixel count, bounding box (x0, y0, x1, y1) and centroid of the largest 4-connected region."""
+    return max(regions(mask), default=(0, None, None), key=lambda r: r[0])
+
+
+def regions(mask):
+    """(pixel count, bounding box, centroid) of every 4-connected region."""
     h, w = mask.shape
     seen = np.zeros_like(mask, bool)
-    best = (0, None, None)
+    out = []
     for sy, sx in zip(*np.nonzero(mask)):
         if seen[sy, sx]:
             continue
@@ -49,11 +58,10 @@ def largest_region(mask):
                 if 0 <= ny < h and 0 <= nx < w and mask[ny, nx] and not seen[ny, nx]:
                     seen[ny, nx] = True
                     stack.append((ny, nx))
-        if len(pixels) > best[0]:
-            ys, xs = np.array(pixels).T
-            best = (len(pixels), (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1),
-                    (xs.mean() + 0.5, ys.mean() + 0.5))
-    return best
+        ys, xs = np.array(pixels).T
+        out.append((len(pixels), (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1),
+                    (xs.mean() + 0.5, ys.mean() + 0.5)))
+    return out
 
 
 def classify_shape(area, box):
@@ -70,6 +78,17 @@ def check(image, prompt):
     counts = np.bincount(labels[labels >= 0].ravel(), minlength=len(NAMES))
     if background and NAMES[int(counts.argmax())] != background:
         return False, f"background is {NAMES[int(counts.argmax())]}"
+    if len(objects) > 1 and not relation:
+        # A count: every region of the colour bigger than a speck is one object.
+        colour, shape = objects[0]
+        parts = [r for r in regions(labels == NAMES.index(colour)) if r[0] >= 0.006 * size * size]
+        if len(parts) != len(objects):
+            return False, f"{len(parts)} {colour} regions"
+        for area, box, _ in parts:
+            seen, fill = classify_shape(area, box)
+            if seen != shape:
+                return False, f"{colour} {seen} (fill {fill:.2f})"
+        return True, "ok"
     found = []
     for colour, shape in objects:
         area, box, centre = largest_region(labels == NAMES.index(colour))
