@@ -31,6 +31,8 @@ constexpr std::array<const char*, 4> kRelations = {"above", "below", "to the lef
                                                    "to the right of"};
 constexpr std::array<const char*, 5> kPlaces = {"on the left", "on the right", "at the top",
                                                 "at the bottom", "in the middle"};
+// shapes_data.py's COUNT_WORDS: "three green squares" is three objects of one colour and shape.
+constexpr std::array<std::pair<const char*, int>, 2> kCountWords = {{{"two", 2}, {"three", 3}}};
 
 struct ParsedPrompt {
   std::vector<std::pair<std::string, std::string>> objects;  // (colour, shape)
@@ -69,6 +71,17 @@ ParsedPrompt parse(std::string text) {
       break;
     }
   }
+  std::istringstream words(text);
+  std::string first, colour, shapes;
+  words >> first >> colour >> shapes;
+  for (const auto& [word, count] : kCountWords) {
+    if (first == word && !shapes.empty()) {
+      p.objects.assign(static_cast<size_t>(count), {colour, shapes.substr(0, shapes.size() - 1)});
+      p.relation.clear();
+      p.place.clear();
+      return p;
+    }
+  }
   if (!p.relation.empty()) {
     const std::string sep = " " + p.relation + " ";
     const size_t at = text.find(sep);
@@ -92,11 +105,10 @@ struct Region {
   double cx = 0, cy = 0;               // centroid in pixels (pixel centres at +0.5)
 };
 
-// The largest 4-connected region of pixels labelled `label`, seeds visited row by row
-// (ties keep the first, as the Python detector does).
-Region largest_region(const std::vector<int>& labels, int size, int label) {
+// Every 4-connected region of pixels labelled `label`, seeds visited row by row.
+std::vector<Region> regions(const std::vector<int>& labels, int size, int label) {
   std::vector<uint8_t> seen(labels.size(), 0);
-  Region best;
+  std::vector<Region> out;
   std::vector<int> stack;
   for (int start = 0; start < size * size; ++start) {
     if (labels[start] != label || seen[start]) continue;
@@ -127,13 +139,24 @@ Region largest_region(const std::vector<int>& labels, int size, int label) {
         }
       }
     }
-    if (r.area > best.area) {
-      r.cx = sx / r.area + 0.5;
-      r.cy = sy / r.area + 0.5;
-      best = r;
-    }
+    r.cx = sx / r.area + 0.5;
+    r.cy = sy / r.area + 0.5;
+    out.push_back(r);
   }
+  return out;
+}
+
+// The largest region (ties keep the first, as the Python detector does).
+Region largest_region(const std::vector<int>& labels, int size, int label) {
+  Region best;
+  for (const Region& r : regions(labels, size, label))
+    if (r.area > best.area) best = r;
   return best;
+}
+
+std::string shape_of(const Region& r, double* fill) {
+  *fill = static_cast<double>(r.area) / static_cast<double>((r.x1 - r.x0) * (r.y1 - r.y0));
+  return *fill < 0.64 ? "triangle" : *fill < 0.89 ? "circle" : "square";
 }
 
 std::string fixed2(double v) {
@@ -173,14 +196,28 @@ ShapesVerdict check_shapes_picture(const vision::Image& picture, const std::stri
   if (!p.background.empty() && p.background != kPalette[most].name) {
     return {false, std::string("background is ") + kPalette[most].name};
   }
+  if (p.objects.size() > 1 && p.relation.empty()) {
+    // A count: every region of the colour bigger than a speck is one object.
+    const auto& [colour, shape] = p.objects[0];
+    std::vector<Region> parts;
+    for (const Region& r : regions(labels, size, colour_index(colour)))
+      if (static_cast<double>(r.area) >= 0.006 * size * size) parts.push_back(r);
+    if (parts.size() != p.objects.size())
+      return {false, std::to_string(parts.size()) + " " + colour + " regions"};
+    for (const Region& r : parts) {
+      double fill = 0;
+      const std::string seen = shape_of(r, &fill);
+      if (seen != shape) return {false, colour + " " + seen + " (fill " + fixed2(fill) + ")"};
+    }
+    return {true, "ok"};
+  }
   std::vector<std::pair<double, double>> found;
   for (const auto& [colour, shape] : p.objects) {
     const Region r = largest_region(labels, size, colour_index(colour));
     if (static_cast<double>(r.area) < 0.02 * size * size)
       return {false, "no " + colour + " region"};
-    const double fill =
-        static_cast<double>(r.area) / static_cast<double>((r.x1 - r.x0) * (r.y1 - r.y0));
-    const std::string seen = fill < 0.64 ? "triangle" : fill < 0.89 ? "circle" : "square";
+    double fill = 0;
+    const std::string seen = shape_of(r, &fill);
     if (seen != shape) return {false, colour + " " + seen + " (fill " + fixed2(fill) + ")"};
     found.emplace_back(r.cx / size, r.cy / size);
   }

@@ -3,7 +3,8 @@
 // default image model's tests. The background must be the most common palette colour;
 // each requested object is the largest 4-connected region of its colour, classified
 // by how much of its bounding box it fills (square ~1, circle ~pi/4, triangle ~1/2),
-// and must stand where the prompt says.
+// and must stand where the prompt says. A count ("three green squares") wants exactly
+// that many regions of its colour (specks aside), each of the shape.
 #pragma once
 
 #include <string>

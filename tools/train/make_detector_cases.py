@@ -37,10 +37,16 @@ def variants(parts):
     names, shapes = list(shapes_data.COLOURS), list(shapes_data.SHAPES)
     colour, shape = parts["objects"][0]
     other_shape = shapes[(shapes.index(shape) + 1) % 3]
-    out.append(dict(parts, objects=[(colour, other_shape)] + parts["objects"][1:]))
     used = {c for c, _ in parts["objects"]} | {parts["background"]}
     spare = next(c for c in names if c not in used)
-    out.append(dict(parts, objects=[(spare, shape)] + parts["objects"][1:]))
+    if parts["kind"] == "count":  # every object changes together, or their number
+        n = len(parts["objects"])
+        out.append(dict(parts, objects=[(colour, other_shape)] * n))
+        out.append(dict(parts, objects=[(spare, shape)] * n))
+        out.append(dict(parts, objects=[(colour, shape)] * (5 - n)))
+    else:
+        out.append(dict(parts, objects=[(colour, other_shape)] + parts["objects"][1:]))
+        out.append(dict(parts, objects=[(spare, shape)] + parts["objects"][1:]))
     out.append(dict(parts, background=spare, say_background=True))
     if parts["relation"]:
         flip = {"above": "below", "below": "above", "to the left of": "to the right of",
@@ -57,7 +63,7 @@ def variants(parts):
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--out", required=True)
-    p.add_argument("--scenes", type=int, default=10)
+    p.add_argument("--scenes", type=int, default=16)
     p.add_argument("--seed", type=int, default=77)
     args = p.parse_args()
     rng = np.random.default_rng(args.seed)

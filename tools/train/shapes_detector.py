@@ -3,7 +3,9 @@
 Each pixel is named by its nearest palette colour (or none when far from all). The
 background must be the most common colour; each requested object is the largest
 4-connected region of its colour, classified by how much of its bounding box it fills
-(square ~1, circle ~pi/4, triangle ~1/2), and must stand where the prompt says.
+(square ~1, circle ~pi/4, triangle ~1/2), and must stand where the prompt says. A count
+("three green squares") wants exactly that many regions of its colour (specks aside), each
+of the shape.
 The model's mmgen test is to implement the same rules in C++ (see tools/train/README.md).
 """
 
