@@ -457,7 +457,7 @@ def main():
     p.add_argument("--vae-kl", type=float, default=1e-6)
     p.add_argument("--vae-edge", type=float, default=0.0,
                    help="weight of the pixel-difference (edge) loss of the VAE")
-    p.add_argument("--text-steps", type=int, default=1500,
+    p.add_argument("--text-steps", type=int, default=3000,
                    help="steps of the text encoder's grid task before the UNet stage (0: none)")
     p.add_argument("--text-grid", type=int, default=16, help="cells per side of the grid task")
     p.add_argument("--text-subcells", type=int, default=1,
@@ -473,7 +473,7 @@ def main():
                    default=",".join(str(c) for c in UNET_CONFIG["block_out_channels"]),
                    help="UNet widths from the finest level down (multiples of 32, the "
                    "GroupNorm group count)")
-    p.add_argument("--unet-steps", type=int, default=7000)
+    p.add_argument("--unet-steps", type=int, default=6700)
     p.add_argument("--batch", type=int, default=32, help="captions per UNet step")
     p.add_argument("--repeats", type=int, default=2,
                    help="noisy pictures per caption in a step (batch x repeats in all)")
@@ -498,7 +498,7 @@ def main():
                    help="scale of the per-channel constant added to the training noise")
     p.add_argument("--precision", choices=("bf16", "f32"), default="bf16",
                    help="training products in bf16 under autocast, or f32")
-    p.add_argument("--eval-every", type=int, default=1000,
+    p.add_argument("--eval-every", type=int, default=2000,
                    help="log the detector's acceptance every N UNet steps (0: never)")
     p.add_argument("--vae-from", help="reuse the VAE of an earlier run's output folder")
     args = p.parse_args()
