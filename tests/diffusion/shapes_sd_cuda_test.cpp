@@ -9,7 +9,8 @@ namespace mmgen::diffusion {
 TEST_CASE("shapes-sd on CUDA: draws what at least 16 of 20 unseen prompts ask for",
           "[cuda][shapes_sd]") {
   const auto sd = StableDiffusion::load(test::shapes_sd_dir(), {}, Device::cuda());
-  CHECK(test::count_accepted_heldout(*sd, test::read_heldout_prompts()) >= 16);
+  const test::HeldoutSet heldout = test::read_heldout_prompts();
+  CHECK(test::count_accepted(*sd, heldout, heldout.prompts) >= 16);
 }
 
 }  // namespace mmgen::diffusion

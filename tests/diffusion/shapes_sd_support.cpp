@@ -25,26 +25,33 @@ HeldoutSet read_heldout_prompts() {
   set.sampler = diffusion::parse_sampler(json.at("sampler").get<std::string>());
   set.steps = json.at("steps").get<int>();
   set.cfg = json.at("cfg").get<float>();
-  for (const auto& p : json.at("prompts")) {
-    set.prompts.push_back({p.at("prompt").get<std::string>(),
-                           p.at("ids").get<std::vector<int32_t>>(), p.at("seed").get<uint64_t>()});
-  }
+  const auto prompts = [&](const char* key) {
+    std::vector<HeldoutPrompt> out;
+    for (const auto& p : json.at(key)) {
+      out.push_back({p.at("prompt").get<std::string>(), p.at("ids").get<std::vector<int32_t>>(),
+                     p.at("seed").get<uint64_t>()});
+    }
+    return out;
+  };
+  set.prompts = prompts("prompts");
+  set.count_prompts = prompts("count_prompts");
   return set;
 }
 
-int count_accepted_heldout(const diffusion::StableDiffusion& sd, const HeldoutSet& heldout) {
+int count_accepted(const diffusion::StableDiffusion& sd, const HeldoutSet& set,
+                   const std::vector<HeldoutPrompt>& prompts, bool check_shapes) {
   int accepted = 0;
-  for (const HeldoutPrompt& p : heldout.prompts) {
+  for (const HeldoutPrompt& p : prompts) {
     diffusion::GenerationParams params;
     params.prompt = p.prompt;
-    params.sampler = heldout.sampler;
-    params.steps = heldout.steps;
-    params.cfg_scale = heldout.cfg;
+    params.sampler = set.sampler;
+    params.steps = set.steps;
+    params.cfg_scale = set.cfg;
     params.seed = p.seed;
     params.width = params.height = static_cast<int>(sd.native_size());
     const diffusion::GenerationResult result = diffusion::txt2img(sd, params);
-    const ShapesVerdict verdict =
-        check_shapes_picture(vision::image_from_tensor(result.images.cpu()), p.prompt);
+    const ShapesVerdict verdict = check_shapes_picture(
+        vision::image_from_tensor(result.images.cpu()), p.prompt, check_shapes);
     WARN((verdict.accepted ? "accepted: " : "rejected: ")
          << p.prompt << " (" << verdict.why << ")");
     accepted += verdict.accepted;

@@ -1,6 +1,6 @@
 // The default image model, shapes-sd, as its tests load it: by name, through the same
-// lookup `mmgen txt2img -m shapes-sd` uses, with the held-out prompts its training
-// script recorded (models/shapes-sd/heldout_prompts.json).
+// lookup `mmgen txt2img -m shapes-sd` uses, with the held-out and count prompts its
+// training script recorded (models/shapes-sd/heldout_prompts.json).
 #pragma once
 
 #include <filesystem>
@@ -22,16 +22,19 @@ struct HeldoutSet {
   diffusion::SamplerKind sampler = diffusion::SamplerKind::kEuler;
   int steps = 20;
   float cfg = 5.0f;
-  std::vector<HeldoutPrompt> prompts;
+  std::vector<HeldoutPrompt> prompts;        // never drawn in training
+  std::vector<HeldoutPrompt> count_prompts;  // "three green squares": trained captions
 };
 
 // The folder of the shipped model; fails the test loudly when it is not found.
 std::filesystem::path shapes_sd_dir();
 HeldoutSet read_heldout_prompts();
 
-// Renders every held-out prompt at the model's native size with the recorded sampler,
-// steps, guidance and seed, and returns how many the shapes detector accepts (each
-// verdict is logged through Catch's WARN so a failure shows what was drawn).
-int count_accepted_heldout(const diffusion::StableDiffusion& sd, const HeldoutSet& heldout);
+// Renders each prompt at the model's native size with the set's recorded sampler, steps
+// and guidance and the prompt's seed, and returns how many the shapes detector accepts
+// (check_shapes false: with the shapes aside). Each verdict is logged through Catch's
+// WARN so a failure shows what was drawn.
+int count_accepted(const diffusion::StableDiffusion& sd, const HeldoutSet& set,
+                   const std::vector<HeldoutPrompt>& prompts, bool check_shapes = true);
 
 }  // namespace mmgen::test

@@ -421,27 +421,39 @@ def sample(unet, encode, vae, scale, tokenizer, prompts, seeds, steps=20, cfg=5.
 
 
 def write_heldout(out, unet, text, vae, scale, tokenizer, cfg, log):
-    """Renders the held-out prompts with the reference sampler (20 Euler steps at guidance
-    `cfg`) into train_samples/, and writes heldout_prompts.json (the prompts, their token
-    ids, which mmgen's tokenizer must match, and the detector's verdicts: what mmgen's
-    test renders) and generation_defaults.json (the settings mmgen samples the model
-    with unless told otherwise). Returns how many the detector accepts."""
-    heldout, hits = [], 0
-    images = sample(unet, text, vae, scale, tokenizer, shapes_data.HELDOUT_PROMPTS,
-                    range(len(shapes_data.HELDOUT_PROMPTS)), steps=20, cfg=cfg)
-    for i, (prompt, image) in enumerate(zip(shapes_data.HELDOUT_PROMPTS, images)):
-        save_png(os.path.join(out, "train_samples", f"heldout_{i:02d}.png"), image)
-        ok, why = shapes_detector.check(image, prompt)
-        hits += ok
-        heldout.append({"prompt": prompt, "ids": tokenizer.framed(prompt), "seed": i,
-                        "torch_detector_ok": bool(ok), "detector": why})
-        log(f"held-out {i}: {'ok ' if ok else 'MISS'} {prompt} ({why})")
-    log(f"held-out prompts accepted by the detector at guidance {cfg}: {hits}/{len(heldout)}")
+    """Renders the held-out prompts and the count prompts with the reference sampler (20
+    Euler steps at guidance `cfg`) into train_samples/, and writes heldout_prompts.json
+    (the prompts, their token ids, which mmgen's tokenizer must match, their seeds and the
+    detector's verdicts: what mmgen's test renders) and generation_defaults.json (the
+    settings mmgen samples the model with unless told otherwise). Returns how many
+    held-out prompts the detector accepts, and how many count prompts it accepts with
+    the shapes aside (the right number of objects of the right colour)."""
+    sets = {}
+    for name, label, stem, prompts, first_seed in (
+            ("prompts", "held-out", "heldout", shapes_data.HELDOUT_PROMPTS, 0),
+            ("count_prompts", "count", "count", shapes_data.COUNT_PROMPTS, 100)):
+        seeds = range(first_seed, first_seed + len(prompts))
+        images = sample(unet, text, vae, scale, tokenizer, prompts, seeds, steps=20, cfg=cfg)
+        entries, hits, loose_hits = [], 0, 0
+        for i, (prompt, seed, image) in enumerate(zip(prompts, seeds, images)):
+            save_png(os.path.join(out, "train_samples", f"{stem}_{i:02d}.png"), image)
+            ok, why = shapes_detector.check(image, prompt)
+            loose_ok = shapes_detector.check(image, prompt, shapes=False)[0]
+            hits += ok
+            loose_hits += loose_ok
+            entries.append({"prompt": prompt, "ids": tokenizer.framed(prompt), "seed": seed,
+                            "torch_detector_ok": bool(ok), "torch_ok_shapes_aside": bool(loose_ok),
+                            "detector": why})
+            log(f"{label} {i}: {'ok ' if ok else 'MISS'} {prompt} ({why})")
+        log(f"{label} prompts accepted by the detector at guidance {cfg}: {hits}/{len(entries)} "
+            f"({loose_hits} with the shapes aside)")
+        sets[name] = (entries, hits, loose_hits)
     write_json(os.path.join(out, "heldout_prompts.json"),
-               {"sampler": "euler", "steps": 20, "cfg": cfg, "prompts": heldout})
+               {"sampler": "euler", "steps": 20, "cfg": cfg,
+                **{name: entries for name, (entries, _, _) in sets.items()}})
     write_json(os.path.join(out, "generation_defaults.json"),
                {"num_inference_steps": 20, "guidance_scale": cfg, "sampler": "euler"})
-    return hits
+    return sets["prompts"][1], sets["count_prompts"][2]
 
 
 def main():
@@ -589,7 +601,7 @@ def main():
         unet, text, latents, ids, args, log, evaluate, pretrain)
     unet, text = round_to_f16(ema_unet).eval(), round_to_f16(ema_text).eval()
 
-    hits = write_heldout(args.out, unet, text, vae, scale, tokenizer, args.cfg, log)
+    hits, count_hits = write_heldout(args.out, unet, text, vae, scale, tokenizer, args.cfg, log)
     for part in ("unet", "vae", "text_encoder", "scheduler", "tokenizer"):
         os.makedirs(os.path.join(args.out, part), exist_ok=True)
     write_safetensors(os.path.join(args.out, "unet", "diffusion_pytorch_model.safetensors"),
@@ -625,6 +637,8 @@ def main():
         "vae_heldout_reconstructions_accepted": [vae_heldout, 20], "vae_edge": args.vae_edge,
         "heldout_accepted": hits, "heldout_total": len(shapes_data.HELDOUT_PROMPTS),
         "heldout_cfg": args.cfg,
+        "count_accepted_shapes_aside": count_hits,
+        "count_total": len(shapes_data.COUNT_PROMPTS),
         "text_steps": args.text_steps, "text_grid": args.text_grid,
         "text_subcells": args.text_subcells,
         "cross_attention": UNET_CONFIG["down_block_types"],
