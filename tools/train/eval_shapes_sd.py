@@ -98,14 +98,12 @@ def main():
     tokenizer = ClipTokenizer(os.path.join(T.ROOT, "data", "clip", "bpe_simple_vocab_16e6.txt.gz"))
     if args.rewrite_heldout:
         with torch.no_grad():
-            hits, count_hits = T.write_heldout(args.model, unet, text, vae, scale, tokenizer,
-                                               args.cfg[0], print)
+            scores = T.write_heldout(args.model, unet, text, vae, scale, tokenizer,
+                                     args.cfg[0], print)
         stats_path = os.path.join(args.model, "train_stats.json")
         with open(stats_path) as f:
             stats = json.load(f)
-        stats.update(heldout_accepted=hits, heldout_cfg=args.cfg[0],
-                     count_accepted_shapes_aside=count_hits,
-                     count_total=len(shapes_data.COUNT_PROMPTS))
+        stats.update(scores)
         T.write_json(stats_path, stats)
         return
     if args.prompts == "heldout":

@@ -130,10 +130,15 @@ def _centres_for_pair(rng, relation, size):
 
 
 def _centres_for_count(rng, count, size):
-    """A row across the middle (one layout per count, as for pairs), a little jitter."""
-    xs = {2: (0.3, 0.7), 3: (0.22, 0.5, 0.78)}[count]
-    y = 0.5 + _jitter(rng, 0.12)
-    return [np.array([x + _jitter(rng, 0.02), y + _jitter(rng, 0.02)]) * size for x in xs]
+    """One layout per count, as for pairs: two side by side, three in a triangle. A row
+    of three leaves each object only 12-14 px, which the VAE rounds off; the triangle has
+    room for objects as large as a pair's."""
+    if count == 2:
+        y = 0.5 + _jitter(rng, 0.12)
+        spots = ((0.28, y), (0.72, y))
+    else:
+        spots = ((0.27, 0.3), (0.73, 0.3), (0.5, 0.73))
+    return [np.array([x + _jitter(rng, 0.02), y + _jitter(rng, 0.02)]) * size for x, y in spots]
 
 
 def _centre_for_place(rng, place, size):
@@ -177,7 +182,7 @@ def draw(parts, rng, size):
     image[:] = np.array(COLOURS[parts["background"]], np.float32) / 255
     radii = rng.uniform(0.16 * size, 0.19 * size, size=len(parts["objects"]))
     if parts["kind"] == "count":
-        radii = rng.uniform(0.09 * size, 0.11 * size, size=len(parts["objects"]))
+        radii = rng.uniform(0.13 * size, 0.15 * size, size=len(parts["objects"]))
         centres = _centres_for_count(rng, len(parts["objects"]), size)
     elif parts["kind"] == "pair":
         centres = _centres_for_pair(rng, parts["relation"], size)

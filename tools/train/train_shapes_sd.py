@@ -425,9 +425,10 @@ def write_heldout(out, unet, text, vae, scale, tokenizer, cfg, log):
     Euler steps at guidance `cfg`) into train_samples/, and writes heldout_prompts.json
     (the prompts, their token ids, which mmgen's tokenizer must match, their seeds and the
     detector's verdicts: what mmgen's test renders) and generation_defaults.json (the
-    settings mmgen samples the model with unless told otherwise). Returns how many
-    held-out prompts the detector accepts, and how many count prompts it accepts with
-    the shapes aside (the right number of objects of the right colour)."""
+    settings mmgen samples the model with unless told otherwise). Returns the scores for
+    train_stats.json: how many held-out prompts the detector accepts, and how many count
+    prompts it accepts, with their shapes and with the shapes aside (the right number of
+    objects of the right colour)."""
     sets = {}
     for name, label, stem, prompts, first_seed in (
             ("prompts", "held-out", "heldout", shapes_data.HELDOUT_PROMPTS, 0),
@@ -453,7 +454,10 @@ def write_heldout(out, unet, text, vae, scale, tokenizer, cfg, log):
                 **{name: entries for name, (entries, _, _) in sets.items()}})
     write_json(os.path.join(out, "generation_defaults.json"),
                {"num_inference_steps": 20, "guidance_scale": cfg, "sampler": "euler"})
-    return sets["prompts"][1], sets["count_prompts"][2]
+    return {"heldout_accepted": sets["prompts"][1], "heldout_total": len(sets["prompts"][0]),
+            "heldout_cfg": cfg, "count_accepted": sets["count_prompts"][1],
+            "count_accepted_shapes_aside": sets["count_prompts"][2],
+            "count_total": len(sets["count_prompts"][0])}
 
 
 def main():
@@ -601,7 +605,7 @@ def main():
         unet, text, latents, ids, args, log, evaluate, pretrain)
     unet, text = round_to_f16(ema_unet).eval(), round_to_f16(ema_text).eval()
 
-    hits, count_hits = write_heldout(args.out, unet, text, vae, scale, tokenizer, args.cfg, log)
+    scores = write_heldout(args.out, unet, text, vae, scale, tokenizer, args.cfg, log)
     for part in ("unet", "vae", "text_encoder", "scheduler", "tokenizer"):
         os.makedirs(os.path.join(args.out, part), exist_ok=True)
     write_safetensors(os.path.join(args.out, "unet", "diffusion_pytorch_model.safetensors"),
@@ -635,10 +639,7 @@ def main():
         "latent_scale": scale, "vae_psnr_db": round(vae_psnr, 2),
         "vae_reconstructions_accepted": [vae_accepted, len(recon)],
         "vae_heldout_reconstructions_accepted": [vae_heldout, 20], "vae_edge": args.vae_edge,
-        "heldout_accepted": hits, "heldout_total": len(shapes_data.HELDOUT_PROMPTS),
-        "heldout_cfg": args.cfg,
-        "count_accepted_shapes_aside": count_hits,
-        "count_total": len(shapes_data.COUNT_PROMPTS),
+        **scores,
         "text_steps": args.text_steps, "text_grid": args.text_grid,
         "text_subcells": args.text_subcells,
         "cross_attention": UNET_CONFIG["down_block_types"],
