@@ -30,11 +30,17 @@ struct HeldoutSet {
 std::filesystem::path shapes_sd_dir();
 HeldoutSet read_heldout_prompts();
 
+// How many pictures the shapes detector accepts, and how many with the shapes aside
+// (colours, counts, places and relations only).
+struct Acceptance {
+  int accepted = 0;
+  int accepted_shapes_aside = 0;
+};
+
 // Renders each prompt at the model's native size with the set's recorded sampler, steps
-// and guidance and the prompt's seed, and returns how many the shapes detector accepts
-// (check_shapes false: with the shapes aside). Each verdict is logged through Catch's
-// WARN so a failure shows what was drawn.
-int count_accepted(const diffusion::StableDiffusion& sd, const HeldoutSet& set,
-                   const std::vector<HeldoutPrompt>& prompts, bool check_shapes = true);
+// and guidance and the prompt's seed, and checks it with the shapes detector. Each
+// verdict is logged through Catch's WARN so a failure shows what was drawn.
+Acceptance count_accepted(const diffusion::StableDiffusion& sd, const HeldoutSet& set,
+                          const std::vector<HeldoutPrompt>& prompts);
 
 }  // namespace mmgen::test
