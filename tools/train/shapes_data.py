@@ -131,8 +131,8 @@ def _centres_for_pair(rng, relation, size):
 
 def _centres_for_count(rng, count, size):
     """One layout per count, as for pairs: two side by side, three in a triangle. A row
-    of three leaves each object only 12-14 px, which the VAE rounds off; the triangle has
-    room for objects as large as a pair's."""
+    of three left each object only 12-14 px, which the VAE rounded off; the triangle has
+    room for objects 17-19 px wide that never touch."""
     if count == 2:
         y = 0.5 + _jitter(rng, 0.12)
         spots = ((0.28, y), (0.72, y))
