@@ -134,8 +134,8 @@ def _centres_for_count(rng, count, size):
     of three left each object only 12-14 px, which the VAE rounded off; the triangle has
     room for objects 17-19 px wide that never touch."""
     if count == 2:
-        y = 0.5 + _jitter(rng, 0.12)
-        spots = ((0.28, y), (0.72, y))
+        height = 0.5 + _jitter(rng, 0.12)
+        spots = ((0.28, height), (0.72, height))
     else:
         spots = ((0.27, 0.3), (0.73, 0.3), (0.5, 0.73))
     return [np.array([x + _jitter(rng, 0.02), y + _jitter(rng, 0.02)]) * size for x, y in spots]
