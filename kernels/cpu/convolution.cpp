@@ -1,9 +1,12 @@
 // conv2d / conv1d (im2col + GEMM) and conv_transpose1d (GEMM + col2im) on the CPU.
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
+#include <string_view>
 #include <vector>
 
 #include "kernels/cpu/conv1d_direct.h"
+#include "kernels/cpu/conv1d_winograd.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/parallel.h"
@@ -132,6 +135,16 @@ const float* optional_data(const Tensor& t) {
   return t.defined() ? t.typed_data<float>() : nullptr;
 }
 
+// MMGEN_CONV1D_WINOGRAD=0 keeps every stride-1 conv1d on the implicit GEMM, whose
+// rounding is that of a plain sum (for comparisons and benchmarks).
+bool winograd_conv1d_enabled() {
+  static const bool enabled = [] {
+    const char* env = std::getenv("MMGEN_CONV1D_WINOGRAD");
+    return env == nullptr || std::string_view(env) != "0";
+  }();
+  return enabled;
+}
+
 }  // namespace
 
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dParams& p) {
@@ -180,12 +193,17 @@ Tensor conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
   Tensor y = Tensor::empty({g.batch, g.out_channels, g.out_w}, DType::kF32);
   const Tensor w = f32_weight(weight);
   if (g.stride_w == 1) {
-    // Stride 1 (every vocoder convolution): the implicit GEMM reads shifted rows of
-    // x in place of an im2col matrix.
+    // Stride 1 (every vocoder convolution): Winograd's F(4, r) where it applies, else
+    // the implicit GEMM, which reads shifted rows of x in place of an im2col matrix.
     const Conv1dShape shape{g.batch, g.channels,   g.width,  g.out_channels, g.kernel_w,
                             g.pad_w, g.dilation_w, g.groups, g.out_w};
-    conv1d_implicit_gemm(x.typed_data<float>(), w.typed_data<float>(), optional_data(bias),
-                         y.typed_data<float>(), shape);
+    if (winograd_conv1d_enabled() && conv1d_winograd_applies(shape)) {
+      conv1d_winograd(x.typed_data<float>(), w.typed_data<float>(), optional_data(bias),
+                      y.typed_data<float>(), shape);
+    } else {
+      conv1d_implicit_gemm(x.typed_data<float>(), w.typed_data<float>(), optional_data(bias),
+                           y.typed_data<float>(), shape);
+    }
     return y;
   }
   conv_forward(x.typed_data<float>(), w.typed_data<float>(), optional_data(bias),

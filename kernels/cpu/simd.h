@@ -20,6 +20,7 @@ struct Simd {
   static V set1(float x) { return _mm512_set1_ps(x); }
   static V fmadd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
   static V add(V a, V b) { return _mm512_add_ps(a, b); }
+  static V sub(V a, V b) { return _mm512_sub_ps(a, b); }
   static V max(V a, V b) { return _mm512_max_ps(a, b); }
   // v where v >= t, else 0.
   static V zero_below(V v, float t) {
@@ -44,6 +45,7 @@ struct Simd {
   static V set1(float x) { return _mm256_set1_ps(x); }
   static V fmadd(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
   static V add(V a, V b) { return _mm256_add_ps(a, b); }
+  static V sub(V a, V b) { return _mm256_sub_ps(a, b); }
   static V max(V a, V b) { return _mm256_max_ps(a, b); }
   static V zero_below(V v, float t) {
     return _mm256_and_ps(v, _mm256_cmp_ps(v, _mm256_set1_ps(t), _CMP_GE_OQ));
@@ -73,6 +75,10 @@ struct Simd {
   }
   static V add(V a, V b) {
     for (int i = 0; i < 4; ++i) a.x[i] += b.x[i];
+    return a;
+  }
+  static V sub(V a, V b) {
+    for (int i = 0; i < 4; ++i) a.x[i] -= b.x[i];
     return a;
   }
   static V max(V a, V b) {

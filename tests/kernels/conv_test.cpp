@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include "core/thread_pool.h"
+#include "kernels/cpu/conv1d_winograd.h"
 #include "kernels/ops.h"
 #include "tests/kernels/naive_reference.h"
 #include "tests/support/test_support.h"
@@ -144,6 +145,83 @@ TEST_CASE("stride-1 conv1d covers every tile, block and task shape", "[kernels][
     }
   }
   set_num_threads(threads);
+}
+
+kernels::cpu::Conv1dShape conv1d_shape(const Shape& x, const Shape& w,
+                                       const kernels::Conv1dParams& p) {
+  const int64_t out = x[2] + 2 * p.padding - p.dilation * (w[2] - 1);
+  return {x[0], x[1], x[2], w[0], w[2], p.padding, p.dilation, 1, out};
+}
+
+TEST_CASE("stride-1 conv1d by Winograd matches the naive convolution", "[kernels][conv1d]") {
+  // Called directly, so that short shapes (which conv1d keeps on the implicit GEMM)
+  // cover every tile, chunk and lane edge.
+  struct Case {
+    Shape x, w;
+    kernels::Conv1dParams p;
+    bool bias;
+  };
+  const std::vector<Case> cases = {
+      // 3 taps: F(4, 3), one chunk; a last tile group of one tile
+      {{1, 16, 300}, {16, 16, 3}, conv1d_params(1, 1, 1, 1), true},
+      // 4 taps, "same" padding impossible: the output is one shorter than the input
+      {{1, 9, 130}, {8, 9, 4}, conv1d_params(1, 1, 1, 1), true},
+      // 7 taps, dilation 3: two chunks, the second reading tiles 3 further on
+      {{2, 20, 257}, {13, 20, 7}, conv1d_params(1, 9, 3, 1), true},
+      // 11 taps, dilation 5 (a HiFi-GAN ResBlock): three chunks, 12 taps with the zero
+      {{1, 32, 700}, {32, 32, 11}, conv1d_params(1, 25, 5, 1), true},
+      // 5 taps (conv1d keeps them on the implicit GEMM, but the path computes them)
+      {{1, 8, 99}, {10, 8, 5}, conv1d_params(1, 2, 2, 1), false},
+      // no padding, wide dilated kernel: the output is shorter than the input
+      {{1, 6, 90}, {9, 6, 11}, conv1d_params(1, 0, 5, 1), true},
+      // padding wider than the kernel: zero columns on both sides
+      {{1, 5, 20}, {8, 5, 3}, conv1d_params(1, 6, 1, 1), true},
+      // fewer positions than lanes
+      {{1, 4, 7}, {8, 4, 3}, conv1d_params(1, 1, 1, 1), true},
+  };
+  const int threads = num_threads();
+  for (const int use_threads : {1, 3}) {
+    set_num_threads(use_threads);
+    uint64_t seed = 500;
+    for (const Case& c : cases) {
+      const Tensor x = random_tensor(c.x, ++seed);
+      const Tensor w = random_tensor(c.w, ++seed);
+      const Tensor b = c.bias ? random_tensor({c.w[0]}, ++seed) : Tensor();
+      const kernels::cpu::Conv1dShape s = conv1d_shape(c.x, c.w, c.p);
+      Tensor y = Tensor::empty({s.batch, s.out_channels, s.out_length}, DType::kF32);
+      kernels::cpu::conv1d_winograd(x.typed_data<float>(), w.typed_data<float>(),
+                                    c.bias ? b.typed_data<float>() : nullptr, y.typed_data<float>(),
+                                    s);
+      INFO("threads " << use_threads << " x " << shape_str(c.x) << " w " << shape_str(c.w));
+      CHECK(naive::mismatch(y, naive::conv1d(x, w, b, c.p), kTol) == "");
+    }
+  }
+  set_num_threads(threads);
+}
+
+TEST_CASE("conv1d takes Winograd's path where it saves products", "[kernels][conv1d]") {
+  using kernels::cpu::conv1d_winograd_applies;
+  const auto p = [](int padding, int dilation) { return conv1d_params(1, padding, dilation, 1); };
+  // HiFi-GAN ResBlocks at their lengths for 10 s of audio
+  CHECK(conv1d_winograd_applies(conv1d_shape({1, 256, 7064}, {256, 256, 11}, p(25, 5))));
+  CHECK(conv1d_winograd_applies(conv1d_shape({1, 128, 56512}, {128, 128, 7}, p(9, 3))));
+  CHECK(conv1d_winograd_applies(conv1d_shape({1, 32, 226048}, {32, 32, 11}, p(5, 1))));
+  // 32 channels x 3 taps: too few rows to pay for the copies
+  CHECK_FALSE(conv1d_winograd_applies(conv1d_shape({1, 32, 226048}, {32, 32, 3}, p(1, 1))));
+  // 5 taps: two 4-tap chunks save too little
+  CHECK_FALSE(conv1d_winograd_applies(conv1d_shape({1, 192, 9000}, {192, 192, 5}, p(2, 1))));
+  // short rows, one output channel, 1x1
+  CHECK_FALSE(conv1d_winograd_applies(conv1d_shape({1, 256, 600}, {256, 256, 3}, p(1, 1))));
+  CHECK_FALSE(conv1d_winograd_applies(conv1d_shape({1, 32, 226048}, {1, 32, 7}, p(3, 1))));
+  CHECK_FALSE(conv1d_winograd_applies(conv1d_shape({1, 256, 7064}, {256, 256, 1}, p(0, 1))));
+
+  // And through kernels::conv1d on such a shape, with a batch of two.
+  const Shape xs{2, 16, 2100}, ws{24, 16, 11};
+  const kernels::Conv1dParams params = p(10, 2);
+  REQUIRE(conv1d_winograd_applies(conv1d_shape(xs, ws, params)));
+  const Tensor x = random_tensor(xs, 601), w = random_tensor(ws, 602), b = random_tensor({24}, 603);
+  CHECK(naive::mismatch(kernels::conv1d(x, w, b, params), naive::conv1d(x, w, b, params), kTol) ==
+        "");
 }
 
 TEST_CASE("conv_transpose1d matches the naive transposed convolution",

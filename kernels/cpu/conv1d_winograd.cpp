@@ -1,0 +1,448 @@
+// GCC 12 reports false "may be used uninitialized" warnings inside the AVX-512 shuffle
+// intrinsics of the transposes (_mm512_undefined_ps).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include "kernels/cpu/conv1d_winograd.h"
+
+#include <algorithm>
+#include <cstring>
+#include <memory>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "kernels/cpu/parallel.h"
+#include "kernels/cpu/simd.h"
+
+namespace mmgen::kernels::cpu {
+namespace {
+
+constexpr int kLanes = Simd::kWidth;  // segments per row: one per vector lane
+constexpr int kM = 4;                 // output positions per tile
+#if defined(__AVX512F__)
+constexpr int kRows = 8;  // output channels per register tile
+#else
+constexpr int kRows = 4;
+#endif
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+constexpr int kVecs = 3;  // tiles per register tile
+#else
+constexpr int kVecs = 2;
+#endif
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// ---- Toom-Cook transforms ------------------------------------------------------------
+// F(m, r) is the transpose of multiplying a polynomial of m coefficients by one of r:
+// evaluate both at n = m + r - 1 points (the last one infinity, which takes the leading
+// coefficients), multiply there, and interpolate. For the correlation
+// y[i] = sum_j g[j] x[i + j] that gives y = AT [(G g) * (BT x)] with AT the evaluation
+// of m coefficients, G that of r, and BT the transposed inverse of the evaluation of n.
+// Small points keep the float rounding near that of the direct sum.
+constexpr double kPoints[] = {0.0, 1.0, -1.0, 2.0, -2.0, 0.5, -0.5};
+
+constexpr double abs_value(double v) { return v < 0 ? -v : v; }
+
+template <int M, int R>
+struct Transforms {
+  static constexpr int kN = M + R - 1;
+  double at[M][kN];   // the n products to the m outputs
+  double g[kN][R];    // the r taps to the n points
+  double bt[kN][kN];  // the n inputs to the n points
+};
+
+template <int M, int R>
+constexpr Transforms<M, R> toom_cook() {
+  constexpr int n = M + R - 1;
+  static_assert(n - 1 <= static_cast<int>(std::size(kPoints)));
+  // Row k of the evaluation of a polynomial with `size` coefficients, column j.
+  auto eval = [](int k, int j, int size) {
+    if (k == n - 1) return j == size - 1 ? 1.0 : 0.0;
+    double p = 1.0;
+    for (int e = 0; e < j; ++e) p *= kPoints[k];
+    return p;
+  };
+  Transforms<M, R> t{};
+  for (int i = 0; i < M; ++i)
+    for (int k = 0; k < n; ++k) t.at[i][k] = eval(k, i, M);
+  for (int k = 0; k < n; ++k)
+    for (int j = 0; j < R; ++j) t.g[k][j] = eval(k, j, R);
+  // Gauss-Jordan on [V | I] with partial pivoting leaves the inverse of V on the right.
+  double v[n][2 * n] = {};
+  for (int k = 0; k < n; ++k) {
+    for (int j = 0; j < n; ++j) v[k][j] = eval(k, j, n);
+    v[k][n + k] = 1.0;
+  }
+  for (int col = 0; col < n; ++col) {
+    int pivot = col;
+    for (int r = col + 1; r < n; ++r)
+      if (abs_value(v[r][col]) > abs_value(v[pivot][col])) pivot = r;
+    for (int j = 0; j < 2 * n; ++j) std::swap(v[col][j], v[pivot][j]);
+    const double scale = 1.0 / v[col][col];
+    for (int j = 0; j < 2 * n; ++j) v[col][j] *= scale;
+    for (int r = 0; r < n; ++r) {
+      if (r == col || v[r][col] == 0.0) continue;
+      const double f = v[r][col];
+      for (int j = 0; j < 2 * n; ++j) v[r][j] -= f * v[col][j];
+    }
+  }
+  for (int k = 0; k < n; ++k)
+    for (int j = 0; j < n; ++j) t.bt[k][j] = v[j][n + k];
+  return t;
+}
+
+template <int R>
+struct Winograd {
+  static constexpr int kR = R;
+  static constexpr int kN = kM + R - 1;
+  static constexpr Transforms<kM, R> kT = toom_cook<kM, R>();
+};
+
+template <int N, typename Fn>
+inline void static_for(Fn&& fn) {
+  [&]<int... I>(std::integer_sequence<int, I...>) { (fn(std::integral_constant<int, I>{}), ...); }
+  (std::make_integer_sequence<int, N>{});
+}
+
+// First position of tile t: blocks of d tiles cover 4 * d positions, tile t % d of a
+// block taking every d-th one.
+inline int64_t tile_start(int64_t t, int64_t d) { return (t / d) * kM * d + t % d; }
+
+// ---- segment transposes ----------------------------------------------------------------
+// dst[s * kLanes + k] = src(k, s0 + s) for s in [0, kLanes), where lane k reads its row
+// segment through `at(k, first)`: a pointer to kLanes floats, or null where they are not
+// all inside the row (then `fill(k, first, buf)` writes them with zeros outside).
+#if defined(__AVX512F__)
+inline void transpose16(__m512 r[16]) {
+  __m512 t[16];
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  // q[g][j]: 128-bit lane l holds column 4 l + j of rows 4 g .. 4 g + 3.
+  __m512 q[4][4];
+  for (int g = 0; g < 4; ++g) {
+    q[g][0] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    q[g][1] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    q[g][2] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    q[g][3] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  for (int j = 0; j < 4; ++j) {
+    const __m512 u0 = _mm512_shuffle_f32x4(q[0][j], q[1][j], 0x44);
+    const __m512 u1 = _mm512_shuffle_f32x4(q[0][j], q[1][j], 0xee);
+    const __m512 u2 = _mm512_shuffle_f32x4(q[2][j], q[3][j], 0x44);
+    const __m512 u3 = _mm512_shuffle_f32x4(q[2][j], q[3][j], 0xee);
+    r[j] = _mm512_shuffle_f32x4(u0, u2, 0x88);
+    r[4 + j] = _mm512_shuffle_f32x4(u0, u2, 0xdd);
+    r[8 + j] = _mm512_shuffle_f32x4(u1, u3, 0x88);
+    r[12 + j] = _mm512_shuffle_f32x4(u1, u3, 0xdd);
+  }
+}
+#endif
+
+// Row c of x [.., length] as segments: out[s * kLanes + k] = x[k * seg + s - pad] for s
+// in [0, count) (count a multiple of kLanes), zero outside the row.
+void segment_row(const float* x, int64_t length, int64_t seg, int64_t pad, int64_t count,
+                 float* out) {
+#if defined(__AVX512F__)
+  static_assert(kLanes == 16);
+  alignas(64) float edge[16];
+  for (int64_t s0 = 0; s0 < count; s0 += 16) {
+    __m512 r[16];
+    for (int k = 0; k < 16; ++k) {
+      const int64_t first = k * seg + s0 - pad;
+      if (first >= 0 && first + 16 <= length) {
+        r[k] = _mm512_loadu_ps(x + first);
+      } else {
+        for (int j = 0; j < 16; ++j)
+          edge[j] = first + j >= 0 && first + j < length ? x[first + j] : 0.0f;
+        r[k] = _mm512_load_ps(edge);
+      }
+    }
+    transpose16(r);
+    for (int j = 0; j < 16; ++j) _mm512_storeu_ps(out + (s0 + j) * 16, r[j]);
+  }
+#else
+  for (int64_t s = 0; s < count; ++s)
+    for (int k = 0; k < kLanes; ++k) {
+      const int64_t p = k * seg + s - pad;
+      out[s * kLanes + k] = p >= 0 && p < length ? x[p] : 0.0f;
+    }
+#endif
+}
+
+// The inverse for an output row: y[k * seg + u] = in[u * kLanes + k] + bias for u < seg
+// and k * seg + u < length.
+void unsegment_row(const float* in, int64_t length, int64_t seg, float bias, float* y) {
+#if defined(__AVX512F__)
+  const __m512 b = _mm512_set1_ps(bias);
+  for (int64_t u0 = 0; u0 < seg; u0 += 16) {
+    __m512 r[16];
+    for (int j = 0; j < 16; ++j) r[j] = _mm512_loadu_ps(in + (u0 + j) * 16);
+    transpose16(r);
+    for (int k = 0; k < 16; ++k) {
+      const int64_t first = k * seg + u0;
+      const int64_t count = std::min({int64_t{16}, seg - u0, length - first});
+      if (count <= 0) continue;
+      const __m512 v = _mm512_add_ps(r[k], b);
+      if (count == 16) {
+        _mm512_storeu_ps(y + first, v);
+      } else {
+        _mm512_mask_storeu_ps(y + first, static_cast<__mmask16>((1u << count) - 1), v);
+      }
+    }
+  }
+#else
+  for (int64_t u = 0; u < seg; ++u)
+    for (int k = 0; k < kLanes; ++k)
+      if (k * seg + u < length) y[k * seg + u] = in[u * kLanes + k] + bias;
+#endif
+}
+
+// ---- transforms and products -----------------------------------------------------------
+// sum_i BT[XI][i] in[i], the coefficients folded in at compile time.
+template <int R, int XI>
+inline Simd::V to_point(const Simd::V* in) {
+  using W = Winograd<R>;
+  Simd::V acc = Simd::zero();
+  static_for<W::kN>([&](auto i) {
+    constexpr float c = static_cast<float>(W::kT.bt[XI][i]);
+    if constexpr (c == 1.0f) {
+      acc = Simd::add(acc, in[i]);
+    } else if constexpr (c == -1.0f) {
+      acc = Simd::sub(acc, in[i]);
+    } else if constexpr (c != 0.0f) {
+      acc = Simd::fmadd(Simd::set1(c), in[i], acc);
+    }
+  });
+  return acc;
+}
+
+// The n inputs of tile t of a segmented row: x[(tile_start(t) + d i) * kLanes].
+template <int N>
+inline void load_tile(const float* xrow, int64_t t, int64_t d, Simd::V* in) {
+  const float* src = xrow + tile_start(t, d) * kLanes;
+  static_for<N>([&](auto i) { in[i] = Simd::load(src + i * d * kLanes); });
+}
+
+// v[xi * plane + tt * kLanes] = point xi of tile t0 + tt, for every point and tt in
+// [0, tiles), of one segmented input row.
+template <int R>
+void input_transform(const float* xrow, int64_t d, int64_t t0, int64_t tiles, float* v,
+                     int64_t plane) {
+  constexpr int n = Winograd<R>::kN;
+  for (int64_t tt = 0; tt < tiles; ++tt) {
+    Simd::V in[n];
+    load_tile<n>(xrow, t0 + tt, d, in);
+    static_for<n>([&](auto xi) { Simd::store(v + xi * plane + tt * kLanes, to_point<R, xi>(in)); });
+  }
+}
+
+// acc[i * kV + v] = sum_p ap[p * kRows + i] * vb[off[p] + v * kLanes]: kRows output
+// channels x kV tiles of the product at one point, over `depth` (channel, chunk) rows.
+template <int kV>
+inline void product(int64_t depth, const float* __restrict ap, const int64_t* __restrict off,
+                    const float* vb, Simd::V* __restrict out) {
+  Simd::V acc[kRows][kV];
+#pragma GCC unroll 8
+  for (int i = 0; i < kRows; ++i)
+#pragma GCC unroll 3
+    for (int v = 0; v < kV; ++v) acc[i][v] = Simd::zero();
+  for (int64_t p = 0; p < depth; ++p) {
+    const float* b = vb + off[p];
+    Simd::V bv[kV];
+#pragma GCC unroll 3
+    for (int v = 0; v < kV; ++v) bv[v] = Simd::load(b + v * kLanes);
+#pragma GCC unroll 8
+    for (int i = 0; i < kRows; ++i) {
+      const Simd::V a = Simd::set1(ap[i]);
+#pragma GCC unroll 3
+      for (int v = 0; v < kV; ++v) acc[i][v] = Simd::fmadd(a, bv[v], acc[i][v]);
+    }
+    ap += kRows;
+  }
+#pragma GCC unroll 8
+  for (int i = 0; i < kRows; ++i)
+#pragma GCC unroll 3
+    for (int v = 0; v < kV; ++v) out[i * kV + v] = acc[i][v];
+}
+
+// What every task of one convolution shares.
+struct Plan {
+  int64_t channels, out_channels, d, chunks, depth, panels;
+  int64_t seg, tiles, halo, in_row, out_row;
+  int64_t block_tiles, task_blocks, v_row, plane;
+  const float* xs;     // x as segments [batch, channels, in_row, kLanes]
+  const float* u;      // weights at the points, in panels
+  const int64_t* off;  // row (c, q) of a plane starts at off[c * chunks + q]
+  float* ys;           // y as segments [batch, out_channels, out_row, kLanes]
+};
+
+// One task: the n points of its tiles (and the halo later chunks read) for every input
+// row, then per register tile the products at all n points, staged in L1, and the output
+// transform, which writes each output position once.
+template <int R>
+void run_task(const Plan& pl, int64_t image, int64_t t0, int64_t count, float* v) {
+  using W = Winograd<R>;
+  constexpr int n = W::kN;
+  for (int64_t c = 0; c < pl.channels; ++c)
+    input_transform<R>(pl.xs + (image * pl.channels + c) * pl.in_row * kLanes, pl.d, t0,
+                       count + pl.halo, v + c * pl.v_row, pl.plane);
+  float* yi = pl.ys + image * pl.out_channels * pl.out_row * kLanes;
+  const int64_t row = pl.out_row * kLanes;
+  Simd::V stage[n][kRows * kVecs];
+  for (int64_t panel = 0; panel < pl.panels; ++panel) {
+    const int64_t rows = std::min<int64_t>(kRows, pl.out_channels - panel * kRows);
+    float* yp = yi + panel * kRows * row;
+    for (int64_t tt = 0; tt < count; tt += kVecs) {
+      const int64_t vecs = std::min<int64_t>(kVecs, count - tt);
+      for (int xi = 0; xi < n; ++xi) {
+        const float* ap = pl.u + (xi * pl.panels + panel) * pl.depth * kRows;
+        const float* vb = v + xi * pl.plane + tt * kLanes;
+        switch (vecs) {
+          case 1:
+            product<1>(pl.depth, ap, pl.off, vb, stage[xi]);
+            break;
+          case 2:
+            product<2>(pl.depth, ap, pl.off, vb, stage[xi]);
+            break;
+          default:
+            product<kVecs>(pl.depth, ap, pl.off, vb, stage[xi]);
+            break;
+        }
+      }
+      for (int64_t i = 0; i < rows; ++i)
+        for (int64_t j = 0; j < vecs; ++j) {
+          float* out = yp + i * row + tile_start(t0 + tt + j, pl.d) * kLanes;
+          const int64_t at = i * vecs + j;
+          static_for<kM>([&](auto k) {
+            Simd::V sum = Simd::zero();
+            static_for<n>([&](auto xi) {
+              constexpr float c = static_cast<float>(W::kT.at[k][xi]);
+              if constexpr (c == 1.0f) {
+                sum = Simd::add(sum, stage[xi][at]);
+              } else if constexpr (c == -1.0f) {
+                sum = Simd::sub(sum, stage[xi][at]);
+              } else if constexpr (c != 0.0f) {
+                sum = Simd::fmadd(Simd::set1(c), stage[xi][at], sum);
+              }
+            });
+            Simd::store(out + k * pl.d * kLanes, sum);
+          });
+        }
+    }
+  }
+}
+
+template <int R>
+void run(const float* x, const float* weight, const float* bias, float* y, const Conv1dShape& s) {
+  using W = Winograd<R>;
+  constexpr int n = W::kN;
+  Plan pl{};
+  pl.channels = s.channels;
+  pl.out_channels = s.out_channels;
+  pl.d = s.dilation;
+  pl.chunks = ceil_div(s.kernel, R);  // chunks of R taps; R == kM when several
+  pl.depth = pl.channels * pl.chunks;
+  pl.panels = ceil_div(pl.out_channels, kRows);
+  // Positions per segment, tiles, and the tiles after a block that later chunks read.
+  pl.seg = ceil_div(s.out_length, kLanes);
+  const int64_t span = kM * pl.d;  // positions of a block of d tiles
+  const int64_t blocks = ceil_div(pl.seg, span);
+  pl.tiles = blocks * pl.d;
+  pl.halo = (pl.chunks - 1) * pl.d;
+  pl.in_row = ceil_div((blocks + pl.chunks) * span + n * pl.d, kLanes) * kLanes;
+  // Rows whole vectors long: the output transpose reads 16 positions at a time.
+  pl.out_row = ceil_div(blocks * span, kLanes) * kLanes;
+
+  // x as segments, zero padded.
+  std::unique_ptr<float[]> xs(new float[s.batch * pl.channels * pl.in_row * kLanes]);
+  parallel_chunks(s.batch * pl.channels, 4, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r)
+      segment_row(x + r * s.length, s.length, pl.seg, s.padding, pl.in_row,
+                  xs.get() + r * pl.in_row * kLanes);
+  });
+  pl.xs = xs.get();
+
+  // Weights at the n points, packed as panels of kRows output channels:
+  // u[((xi * panels + panel) * depth + c * chunks + q) * kRows + i] = sum_j G[xi][j] w[o][c][q R +
+  // j].
+  std::unique_ptr<float[]> u(new float[n * pl.panels * pl.depth * kRows]);
+  parallel_tasks(pl.panels, [&](int64_t panel) {
+    for (int64_t i = 0; i < kRows; ++i) {
+      const int64_t o = panel * kRows + i;
+      for (int64_t c = 0; c < pl.channels; ++c)
+        for (int64_t q = 0; q < pl.chunks; ++q) {
+          double taps[R] = {};
+          for (int j = 0; j < R; ++j)
+            if (o < pl.out_channels && q * R + j < s.kernel)
+              taps[j] = weight[(o * pl.channels + c) * s.kernel + q * R + j];
+          for (int xi = 0; xi < n; ++xi) {
+            double sum = 0.0;
+            for (int j = 0; j < R; ++j) sum += W::kT.g[xi][j] * taps[j];
+            u[((xi * pl.panels + panel) * pl.depth + c * pl.chunks + q) * kRows + i] =
+                static_cast<float>(sum);
+          }
+        }
+    }
+  });
+  pl.u = u.get();
+
+  // Tasks: runs of tiles, whole register tiles each, whose n planes of transformed
+  // inputs (tiles and halo) take about 768 KiB, so they stay in L2 while the weight panels
+  // pass over them; at least two tasks per thread where the length allows.
+  const int64_t want = (768 << 8) / (n * pl.channels * kLanes) - pl.halo;
+  int64_t block_tiles = std::max<int64_t>(kVecs, want / kVecs * kVecs);
+  const int64_t spread = ceil_div(pl.tiles, 2 * static_cast<int64_t>(num_threads()));
+  block_tiles = std::min(block_tiles, ceil_div(spread, kVecs) * kVecs);
+  pl.block_tiles = block_tiles;
+  pl.task_blocks = ceil_div(pl.tiles, block_tiles);
+  pl.v_row = (block_tiles + pl.halo) * kLanes;
+  pl.plane = pl.channels * pl.v_row;
+  std::unique_ptr<int64_t[]> off(new int64_t[pl.depth]);
+  for (int64_t c = 0; c < pl.channels; ++c)
+    for (int64_t q = 0; q < pl.chunks; ++q)
+      off[c * pl.chunks + q] = c * pl.v_row + q * pl.d * kLanes;
+  pl.off = off.get();
+
+  std::unique_ptr<float[]> ys(new float[s.batch * pl.out_channels * pl.out_row * kLanes]);
+  pl.ys = ys.get();
+  parallel_tasks(s.batch * pl.task_blocks, [&](int64_t task) {
+    thread_local std::vector<float> planes;
+    if (planes.size() < static_cast<size_t>(n * pl.plane)) planes.resize(n * pl.plane);
+    const int64_t image = task / pl.task_blocks;
+    const int64_t t0 = (task % pl.task_blocks) * pl.block_tiles;
+    run_task<R>(pl, image, t0, std::min(pl.block_tiles, pl.tiles - t0), planes.data());
+  });
+
+  parallel_chunks(s.batch * pl.out_channels, 4, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r)
+      unsegment_row(ys.get() + r * pl.out_row * kLanes, s.out_length, pl.seg,
+                    bias ? bias[r % pl.out_channels] : 0.0f, y + r * s.out_length);
+  });
+}
+
+}  // namespace
+
+bool conv1d_winograd_applies(const Conv1dShape& s) {
+  if (s.groups != 1 || s.kernel < 3 || s.out_channels < 8) return false;
+  // Only where it saves close to half the products: 5, 6 and 9 taps take 4-tap chunks
+  // with room to spare (14 products per 4 outputs for 5 taps, against 20).
+  const int64_t r = std::min<int64_t>(s.kernel, kM);
+  const int64_t products = ceil_div(s.kernel, r) * (kM + r - 1);
+  if (products * 20 > 11 * kM * s.kernel) return false;
+  // Below 128 (channel, tap) rows or about 2048 positions, the copies into and out of
+  // segments and the tiles' halo cost more than the products save (measured: 32 channels
+  // with 3 taps, 192 channels over 900 positions).
+  return s.channels * s.kernel >= 128 && s.out_length >= 128 * kLanes;
+}
+
+void conv1d_winograd(const float* x, const float* weight, const float* bias, float* y,
+                     const Conv1dShape& s) {
+  if (s.kernel == 3) {
+    run<3>(x, weight, bias, y, s);
+  } else {
+    run<kM>(x, weight, bias, y, s);
+  }
+}
+
+}  // namespace mmgen::kernels::cpu
