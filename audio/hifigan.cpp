@@ -1,5 +1,7 @@
 #include "audio/hifigan.h"
 
+#include <optional>
+
 #include "audio/weight_norm.h"
 #include "core/error.h"
 #include "kernels/ops.h"
@@ -49,12 +51,19 @@ class Loader {
 
 int same_padding(int kernel, int dilation) { return (kernel * dilation - dilation) / 2; }
 
-Tensor apply(const HifiganConv& conv, const Tensor& x) {
+// conv(x), or conv(leaky_relu(x, slope)) + residual with the activation and the residual
+// folded into the convolution's own copies (as the separate ops, bit for bit).
+Tensor apply(const HifiganConv& conv, const Tensor& x, std::optional<float> leaky_slope = {},
+             const Tensor& residual = {}) {
   ops::Conv1dParams params;
   params.stride = conv.stride;
   params.padding = conv.padding;
   params.dilation = conv.dilation;
-  return ops::conv1d(x, conv.weight, conv.bias, params);
+  ops::Conv1dFusion fusion;
+  fusion.leaky_relu_input = leaky_slope.has_value();
+  fusion.negative_slope = leaky_slope.value_or(0.0f);
+  fusion.residual = residual;
+  return ops::conv1d(x, conv.weight, conv.bias, params, fusion);
 }
 
 }  // namespace
@@ -131,9 +140,12 @@ Tensor Hifigan::resblock(const HifiganResBlock& block, const Tensor& input) cons
   const float slope = config_.lrelu_slope;
   Tensor x = input;
   for (size_t c = 0; c < block.convs1.size(); ++c) {
-    Tensor xt = apply(block.convs1[c], ops::leaky_relu(x, slope));
-    if (!block.convs2.empty()) xt = apply(block.convs2[c], ops::leaky_relu(xt, slope));
-    x = ops::add(xt, x);
+    // x = conv2(lrelu(conv1(lrelu(x)))) + x, or conv1(lrelu(x)) + x without convs2.
+    if (block.convs2.empty()) {
+      x = apply(block.convs1[c], x, slope, x);
+    } else {
+      x = apply(block.convs2[c], apply(block.convs1[c], x, slope), slope, x);
+    }
   }
   return x;
 }
@@ -171,8 +183,7 @@ Tensor Hifigan::vocode(const Tensor& mel, const Tensor& conditioning) const {
     }
     x = ops::scale(sum, 1.0f / static_cast<float>(kernels));
   }
-  x = ops::leaky_relu(x, config_.final_lrelu_slope);
-  x = apply(conv_post_, x);
+  x = apply(conv_post_, x, config_.final_lrelu_slope);
   return ops::tanh(x);
 }
 

@@ -305,7 +305,9 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
   MMGEN_DISPATCH(x.device(), conv2d(xi, wi, b, p));
 }
 
-Tensor conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv1dParams& p) {
+// Checks conv1d's operands and returns its bias as f32 (or undefined).
+static Tensor checked_conv1d_bias(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                                  const Conv1dParams& p) {
   const char* op = "conv1d";
   check_f32(op, "x", x);
   check_conv_weight(op, weight);
@@ -323,9 +325,40 @@ Tensor conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
               p.groups, ")");
   MMGEN_CHECK(weight.dim(2) >= 1, "conv1d: empty kernel ", desc(weight));
   conv_out(op, x, x.dim(2), weight.dim(2), p.stride, p.padding, p.dilation);
-  const Tensor b = param_f32(op, "bias", bias, out_channels);
+  return param_f32(op, "bias", bias, out_channels);
+}
+
+Tensor conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv1dParams& p) {
+  const Tensor b = checked_conv1d_bias(x, weight, bias, p);
   const Tensor xi = dense(x), wi = dense(weight);
   MMGEN_DISPATCH(x.device(), conv1d(xi, wi, b, p));
+}
+
+Tensor conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv1dParams& p,
+              const Conv1dFusion& fusion) {
+  if (!fusion.leaky_relu_input && !fusion.residual.defined()) return conv1d(x, weight, bias, p);
+  const Tensor b = checked_conv1d_bias(x, weight, bias, p);
+  Tensor residual;
+  if (fusion.residual.defined()) {
+    const char* op = "conv1d";
+    check_f32(op, "residual", fusion.residual);
+    check_devices(op, {{"x", &x}, {"residual", &fusion.residual}});
+    const Shape want{x.dim(0), weight.dim(0),
+                     conv_out(op, x, x.dim(2), weight.dim(2), p.stride, p.padding, p.dilation)};
+    MMGEN_CHECK(fusion.residual.shape() == want, "conv1d: residual ", desc(fusion.residual),
+                " must have the output's shape ", shape_str(want));
+    residual = dense(fusion.residual);
+  }
+#if MMGEN_HAS_CUDA
+  if (x.device().is_cuda()) {
+    // Composed: the CUDA convolution makes no copies to fold these into.
+    const Tensor xa = fusion.leaky_relu_input ? leaky_relu(x, fusion.negative_slope) : x;
+    const Tensor y = cuda::conv1d(dense(xa), dense(weight), b, p);
+    return residual.defined() ? add(y, residual) : y;
+  }
+#endif
+  const float slope = fusion.leaky_relu_input ? fusion.negative_slope : 1.0f;
+  return cpu::conv1d_fused(dense(x), dense(weight), b, p, slope, residual);
 }
 
 Tensor conv_transpose1d(const Tensor& x, const Tensor& weight, const Tensor& bias,

@@ -24,8 +24,7 @@ namespace mmgen::kernels {
 // a: [..., M, K] (or [..., K, M] when transpose_a), b: [..., K, N] (or [..., N, K]
 // when transpose_b). Batch dimensions broadcast (b is often 2-D). a is f32; b may
 // be f32, f16, bf16 or quantised (quantised b must be 2-D with transpose_b).
-Tensor matmul(const Tensor& a, const Tensor& b, bool transpose_a = false,
-              bool transpose_b = false);
+Tensor matmul(const Tensor& a, const Tensor& b, bool transpose_a = false, bool transpose_b = false);
 
 // x: [..., in], weight: [out, in] (any weight dtype), bias: [out] or undefined.
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = {});
@@ -60,6 +59,17 @@ struct Conv1dParams {
 // x: [N, C, L], weight: [O, C / groups, k], bias: [O] or undefined.
 Tensor conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias = {},
               const Conv1dParams& params = {});
+// What conv1d folds into the copies of x and y it makes anyway: a leaky ReLU of x (the
+// activation HiFi-GAN puts before each of its convolutions) and a residual added to y.
+struct Conv1dFusion {
+  bool leaky_relu_input = false;
+  float negative_slope = 0.01f;
+  Tensor residual;  // f32 [N, O, L_out], or undefined
+};
+// conv1d(leaky_relu(x) or x, weight, bias, params) + residual, with the rounding of
+// those ops one after the other.
+Tensor conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv1dParams& params,
+              const Conv1dFusion& fusion);
 // x: [N, C, L], weight: [C, O / groups, k] (PyTorch's ConvTranspose1d layout).
 // Output length (L - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1.
 Tensor conv_transpose1d(const Tensor& x, const Tensor& weight, const Tensor& bias = {},
@@ -97,9 +107,9 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v,
 
 // ---- activations (elementwise, f32) ----------------------------------------
 
-Tensor gelu(const Tensor& x);       // exact: 0.5 x (1 + erf(x / sqrt 2))
-Tensor gelu_tanh(const Tensor& x);  // tanh approximation (GPT-2's gelu_new)
-Tensor quick_gelu(const Tensor& x); // x * sigmoid(1.702 x) (CLIP)
+Tensor gelu(const Tensor& x);        // exact: 0.5 x (1 + erf(x / sqrt 2))
+Tensor gelu_tanh(const Tensor& x);   // tanh approximation (GPT-2's gelu_new)
+Tensor quick_gelu(const Tensor& x);  // x * sigmoid(1.702 x) (CLIP)
 Tensor silu(const Tensor& x);
 Tensor relu(const Tensor& x);
 Tensor leaky_relu(const Tensor& x, float negative_slope);
@@ -113,8 +123,8 @@ Tensor add(const Tensor& a, const Tensor& b);
 Tensor sub(const Tensor& a, const Tensor& b);
 Tensor mul(const Tensor& a, const Tensor& b);
 Tensor div(const Tensor& a, const Tensor& b);
-Tensor scale(const Tensor& x, float factor);          // x * factor
-Tensor add_scalar(const Tensor& x, float value);      // x + value
+Tensor scale(const Tensor& x, float factor);      // x * factor
+Tensor add_scalar(const Tensor& x, float value);  // x + value
 Tensor clamp(const Tensor& x, float lo, float hi);
 
 // ---- positions and embeddings ----------------------------------------------

@@ -36,9 +36,11 @@ int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 // c[i, 0 : kV * kW] = (init ? init[i] : c[i, ...]) + sum_p ap[p * kRows + i] * xb[off[p] + ...].
 // kMasked (AVX-512): the last vector of each row is read and written through `mask`.
+// res (the last depth block only, or null): added to the sums as they are stored, at
+// the same offsets as c.
 template <int kV, bool kMasked = false>
 inline void tile(int64_t kc, const float* __restrict ap, const int64_t* __restrict off,
-                 const float* xb, float* c, int64_t ldc, const float* init,
+                 const float* xb, float* c, int64_t ldc, const float* init, const float* res,
                  [[maybe_unused]] uint32_t mask = 0) {
   Simd::V acc[kRows][kV];
 #pragma GCC unroll 8
@@ -76,26 +78,29 @@ inline void tile(int64_t kc, const float* __restrict ap, const int64_t* __restri
     for (int v = 0; v < kV; ++v) {
 #if defined(__AVX512F__)
       if (kMasked && v == kV - 1) {
-        _mm512_mask_storeu_ps(c + i * ldc + v * kW, static_cast<__mmask16>(mask), acc[i][v]);
+        const __mmask16 m = static_cast<__mmask16>(mask);
+        if (res) acc[i][v] = Simd::add(acc[i][v], _mm512_maskz_loadu_ps(m, res + i * ldc + v * kW));
+        _mm512_mask_storeu_ps(c + i * ldc + v * kW, m, acc[i][v]);
         continue;
       }
 #endif
+      if (res) acc[i][v] = Simd::add(acc[i][v], Simd::load(res + i * ldc + v * kW));
       Simd::store(c + i * ldc + v * kW, acc[i][v]);
     }
 }
 
 template <int kV>
 inline void any_tile(int64_t kc, const float* ap, const int64_t* off, const float* xb, float* c,
-                     int64_t ldc, const float* init, int64_t rows, int64_t cols) {
+                     int64_t ldc, const float* init, const float* res, int64_t rows, int64_t cols) {
   if (rows == kRows && cols == int64_t{kV} * kW) {
-    tile<kV>(kc, ap, off, xb, c, ldc, init);
+    tile<kV>(kc, ap, off, xb, c, ldc, init, res);
     return;
   }
 #if defined(__AVX512F__)
   if (rows == kRows) {
     // Fewer positions: the last vector through a mask (B reads stay inside the padded rows).
     const uint32_t mask = (1u << (cols - (kV - 1) * kW)) - 1;
-    tile<kV, true>(kc, ap, off, xb, c, ldc, init, mask);
+    tile<kV, true>(kc, ap, off, xb, c, ldc, init, res, mask);
     return;
   }
 #endif
@@ -104,23 +109,30 @@ inline void any_tile(int64_t kc, const float* ap, const int64_t* off, const floa
   if (!init)
     for (int64_t i = 0; i < rows; ++i)
       std::memcpy(aside + i * kTileCols, c + i * ldc, cols * sizeof(float));
-  tile<kV>(kc, ap, off, xb, aside, kTileCols, init);
-  for (int64_t i = 0; i < rows; ++i)
-    std::memcpy(c + i * ldc, aside + i * kTileCols, cols * sizeof(float));
+  tile<kV>(kc, ap, off, xb, aside, kTileCols, init, nullptr);
+  for (int64_t i = 0; i < rows; ++i) {
+    if (res) {
+      for (int64_t p = 0; p < cols; ++p)
+        c[i * ldc + p] = aside[i * kTileCols + p] + res[i * ldc + p];
+    } else {
+      std::memcpy(c + i * ldc, aside + i * kTileCols, cols * sizeof(float));
+    }
+  }
 }
 
 // One tile of up to kTileCols positions, with as few vectors as cover them.
 inline void conv_tile(int64_t kc, const float* ap, const int64_t* off, const float* xb, float* c,
-                      int64_t ldc, const float* init, int64_t rows, int64_t cols) {
+                      int64_t ldc, const float* init, const float* res, int64_t rows,
+                      int64_t cols) {
   switch (ceil_div(cols, kW)) {
     case 1:
-      any_tile<1>(kc, ap, off, xb, c, ldc, init, rows, cols);
+      any_tile<1>(kc, ap, off, xb, c, ldc, init, res, rows, cols);
       break;
     case 2:
-      any_tile<2>(kc, ap, off, xb, c, ldc, init, rows, cols);
+      any_tile<2>(kc, ap, off, xb, c, ldc, init, res, rows, cols);
       break;
     default:
-      any_tile<kVecs>(kc, ap, off, xb, c, ldc, init, rows, cols);
+      any_tile<kVecs>(kc, ap, off, xb, c, ldc, init, res, rows, cols);
       break;
   }
 }
@@ -129,8 +141,9 @@ inline void conv_tile(int64_t kc, const float* ap, const int64_t* off, const flo
 // the tiles over blocks of positions and ranges of panels.
 class ImplicitConv {
  public:
-  ImplicitConv(const float* x, const Conv1dShape& s)
+  ImplicitConv(const float* x, const Conv1dShape& s, const Conv1dFolds& folds)
       : s_(s),
+        folds_(folds),
         group_channels_(s.channels / s.groups),
         group_out_(s.out_channels / s.groups),
         depth_(group_channels_ * s.kernel),
@@ -148,7 +161,12 @@ class ImplicitConv {
       for (int64_t r = r0; r < r1; ++r) {
         float* dst = padded_.get() + r * row_;
         std::fill(dst, dst + front, 0.0f);
-        std::memcpy(dst + front, x + r * s.length, copied * sizeof(float));
+        if (folds.input_slope == 1.0f) {
+          std::memcpy(dst + front, x + r * s.length, copied * sizeof(float));
+        } else {
+          const float* src = x + r * s.length;
+          for (int64_t p = 0; p < copied; ++p) dst[front + p] = leaky(src[p], folds.input_slope);
+        }
         std::fill(dst + front + copied, dst + row_, 0.0f);
       }
     });
@@ -203,17 +221,21 @@ class ImplicitConv {
       const int64_t ip_end = std::min(panels_, ip_begin + range_panels);
       const float* xi = padded_.get() + image * group_channels_ * row_;
       float* yi = y + image * group_out_ * s_.out_length;
+      const float* ri =
+          folds_.residual ? folds_.residual + image * group_out_ * s_.out_length : nullptr;
       for (int64_t pc = 0; pc < depth_; pc += kDepthBlock) {
         const int64_t kc = std::min(kDepthBlock, depth_ - pc);
+        const bool last = pc + kc == depth_;
         for (int64_t ip = ip_begin; ip < ip_end; ++ip) {
           const int64_t gp = group * panels_ + ip;
           const float* ap = packed + (gp * depth_ + pc) * kRows;
           const float* init = pc == 0 ? packed_bias + gp * kRows : nullptr;
           const int64_t rows = std::min<int64_t>(kRows, group_out_ - ip * kRows);
           float* yp = yi + ip * kRows * s_.out_length;
+          const float* rp = last && ri ? ri + ip * kRows * s_.out_length : nullptr;
           for (int64_t p = p_begin; p < p_end; p += kTileCols) {
-            conv_tile(kc, ap, offsets_.get() + pc, xi + p, yp + p, s_.out_length, init, rows,
-                      std::min(kTileCols, p_end - p));
+            conv_tile(kc, ap, offsets_.get() + pc, xi + p, yp + p, s_.out_length, init,
+                      rp ? rp + p : nullptr, rows, std::min(kTileCols, p_end - p));
           }
         }
       }
@@ -222,6 +244,7 @@ class ImplicitConv {
 
  private:
   Conv1dShape s_;
+  Conv1dFolds folds_;
   int64_t group_channels_, group_out_, depth_, panels_, images_, row_;
   std::unique_ptr<float[]> padded_, packed_, packed_bias_;
   std::unique_ptr<int64_t[]> offsets_;
@@ -230,10 +253,10 @@ class ImplicitConv {
 }  // namespace
 
 void conv1d_implicit_gemm(const float* x, const float* weight, const float* bias, float* y,
-                          const Conv1dShape& s) {
+                          const Conv1dShape& s, const Conv1dFolds& folds) {
   static_assert(kVecs <= 3);
   if (s.out_length <= 0 || s.batch == 0 || s.out_channels == 0) return;
-  ImplicitConv conv(x, s);
+  ImplicitConv conv(x, s, folds);
   conv.pack(weight, bias);
   conv.run(y);
 }

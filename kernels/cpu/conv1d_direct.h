@@ -12,6 +12,20 @@ struct Conv1dShape {
   int64_t out_length;  // length + 2 * padding - dilation * (kernel - 1)
 };
 
+// What a stride-1 conv1d folds into the copies of x and y it makes anyway: x goes through
+// leaky_relu(x, input_slope) (slope 1 leaves it as it is), and `residual` (null, or
+// [batch, out_channels, out_length]) is added to y after the bias. The results are those
+// of the separate ops, bit for bit.
+struct Conv1dFolds {
+  float input_slope = 1.0f;
+  const float* residual = nullptr;
+};
+
+// leaky_relu as the elementwise op computes it: max(v, 0) + slope * min(v, 0).
+inline float leaky(float v, float slope) {
+  return (v > 0.0f ? v : 0.0f) + slope * (v < 0.0f ? v : 0.0f);
+}
+
 // y = conv1d(x, weight) + bias (bias may be null) for stride 1, any padding,
 // dilation and groups; all f32 and contiguous.
 //
@@ -21,6 +35,6 @@ struct Conv1dShape {
 // register tile (a few output channels x 48 positions with AVX-512) loads its B
 // vectors from there instead of from packed panels.
 void conv1d_implicit_gemm(const float* x, const float* weight, const float* bias, float* y,
-                          const Conv1dShape& s);
+                          const Conv1dShape& s, const Conv1dFolds& folds = {});
 
 }  // namespace mmgen::kernels::cpu

@@ -139,13 +139,14 @@ inline void transpose16(__m512 r[16]) {
 }
 #endif
 
-// Row c of x [.., length] as segments: out[s * kLanes + k] = x[k * seg + s - pad] for s
-// in [0, count) (count a multiple of kLanes), zero outside the row.
+// Row c of x [.., length] as segments: out[s * kLanes + k] = leaky(x[k * seg + s - pad])
+// for s in [0, count) (count a multiple of kLanes), zero outside the row.
 void segment_row(const float* x, int64_t length, int64_t seg, int64_t pad, int64_t count,
-                 float* out) {
+                 float slope, float* out) {
 #if defined(__AVX512F__)
   static_assert(kLanes == 16);
   alignas(64) float edge[16];
+  const __m512 zero = _mm512_setzero_ps(), sv = _mm512_set1_ps(slope);
   for (int64_t s0 = 0; s0 < count; s0 += 16) {
     __m512 r[16];
     for (int k = 0; k < 16; ++k) {
@@ -157,6 +158,9 @@ void segment_row(const float* x, int64_t length, int64_t seg, int64_t pad, int64
           edge[j] = first + j >= 0 && first + j < length ? x[first + j] : 0.0f;
         r[k] = _mm512_load_ps(edge);
       }
+      if (slope != 1.0f)
+        r[k] =
+            _mm512_add_ps(_mm512_max_ps(r[k], zero), _mm512_mul_ps(sv, _mm512_min_ps(r[k], zero)));
     }
     transpose16(r);
     for (int j = 0; j < 16; ++j) _mm512_storeu_ps(out + (s0 + j) * 16, r[j]);
@@ -165,14 +169,15 @@ void segment_row(const float* x, int64_t length, int64_t seg, int64_t pad, int64
   for (int64_t s = 0; s < count; ++s)
     for (int k = 0; k < kLanes; ++k) {
       const int64_t p = k * seg + s - pad;
-      out[s * kLanes + k] = p >= 0 && p < length ? x[p] : 0.0f;
+      out[s * kLanes + k] = p >= 0 && p < length ? leaky(x[p], slope) : 0.0f;
     }
 #endif
 }
 
-// The inverse for an output row: y[k * seg + u] = in[u * kLanes + k] + bias for u < seg
-// and k * seg + u < length.
-void unsegment_row(const float* in, int64_t length, int64_t seg, float bias, float* y) {
+// The inverse for an output row: y[k * seg + u] = in[u * kLanes + k] + bias (+ res[same])
+// for u < seg and k * seg + u < length.
+void unsegment_row(const float* in, int64_t length, int64_t seg, float bias, const float* res,
+                   float* y) {
 #if defined(__AVX512F__)
   const __m512 b = _mm512_set1_ps(bias);
   for (int64_t u0 = 0; u0 < seg; u0 += 16) {
@@ -183,18 +188,19 @@ void unsegment_row(const float* in, int64_t length, int64_t seg, float bias, flo
       const int64_t first = k * seg + u0;
       const int64_t count = std::min({int64_t{16}, seg - u0, length - first});
       if (count <= 0) continue;
-      const __m512 v = _mm512_add_ps(r[k], b);
-      if (count == 16) {
-        _mm512_storeu_ps(y + first, v);
-      } else {
-        _mm512_mask_storeu_ps(y + first, static_cast<__mmask16>((1u << count) - 1), v);
-      }
+      const __mmask16 m = static_cast<__mmask16>((1u << count) - 1);
+      __m512 v = _mm512_add_ps(r[k], b);
+      if (res) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, res + first));
+      _mm512_mask_storeu_ps(y + first, m, v);
     }
   }
 #else
   for (int64_t u = 0; u < seg; ++u)
     for (int k = 0; k < kLanes; ++k)
-      if (k * seg + u < length) y[k * seg + u] = in[u * kLanes + k] + bias;
+      if (k * seg + u < length) {
+        const float v = in[u * kLanes + k] + bias;
+        y[k * seg + u] = res ? v + res[k * seg + u] : v;
+      }
 #endif
 }
 
@@ -334,7 +340,8 @@ void run_task(const Plan& pl, int64_t image, int64_t t0, int64_t count, float* v
 }
 
 template <int R>
-void run(const float* x, const float* weight, const float* bias, float* y, const Conv1dShape& s) {
+void run(const float* x, const float* weight, const float* bias, float* y, const Conv1dShape& s,
+         const Conv1dFolds& folds) {
   using W = Winograd<R>;
   constexpr int n = W::kN;
   Plan pl{};
@@ -358,7 +365,7 @@ void run(const float* x, const float* weight, const float* bias, float* y, const
   std::unique_ptr<float[]> xs(new float[s.batch * pl.channels * pl.in_row * kLanes]);
   parallel_chunks(s.batch * pl.channels, 4, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r)
-      segment_row(x + r * s.length, s.length, pl.seg, s.padding, pl.in_row,
+      segment_row(x + r * s.length, s.length, pl.seg, s.padding, pl.in_row, folds.input_slope,
                   xs.get() + r * pl.in_row * kLanes);
   });
   pl.xs = xs.get();
@@ -417,7 +424,9 @@ void run(const float* x, const float* weight, const float* bias, float* y, const
   parallel_chunks(s.batch * pl.out_channels, 4, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r)
       unsegment_row(ys.get() + r * pl.out_row * kLanes, s.out_length, pl.seg,
-                    bias ? bias[r % pl.out_channels] : 0.0f, y + r * s.out_length);
+                    bias ? bias[r % pl.out_channels] : 0.0f,
+                    folds.residual ? folds.residual + r * s.out_length : nullptr,
+                    y + r * s.out_length);
   });
 }
 
@@ -437,11 +446,11 @@ bool conv1d_winograd_applies(const Conv1dShape& s) {
 }
 
 void conv1d_winograd(const float* x, const float* weight, const float* bias, float* y,
-                     const Conv1dShape& s) {
+                     const Conv1dShape& s, const Conv1dFolds& folds) {
   if (s.kernel == 3) {
-    run<3>(x, weight, bias, y, s);
+    run<3>(x, weight, bias, y, s, folds);
   } else {
-    run<kM>(x, weight, bias, y, s);
+    run<kM>(x, weight, bias, y, s, folds);
   }
 }
 

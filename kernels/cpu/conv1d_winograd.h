@@ -26,6 +26,6 @@ bool conv1d_winograd_applies(const Conv1dShape& s);
 // tiles, so K taps cost (3 + r) * ceil(K / r) products per 4 outputs, r = min(K, 4)
 // (3 taps: 6 of 12; 7: 14 of 28; 11: 21 of 44).
 void conv1d_winograd(const float* x, const float* weight, const float* bias, float* y,
-                     const Conv1dShape& s);
+                     const Conv1dShape& s, const Conv1dFolds& folds = {});
 
 }  // namespace mmgen::kernels::cpu

@@ -173,6 +173,11 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
 }
 
 Tensor conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv1dParams& p) {
+  return conv1d_fused(x, weight, bias, p, 1.0f, Tensor());
+}
+
+Tensor conv1d_fused(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                    const Conv1dParams& p, float input_slope, const Tensor& residual) {
   ConvGeometry g{};
   g.batch = x.dim(0);
   g.channels = x.dim(1);
@@ -197,17 +202,27 @@ Tensor conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
     // the implicit GEMM, which reads shifted rows of x in place of an im2col matrix.
     const Conv1dShape shape{g.batch, g.channels,   g.width,  g.out_channels, g.kernel_w,
                             g.pad_w, g.dilation_w, g.groups, g.out_w};
+    const Conv1dFolds folds{input_slope, optional_data(residual)};
     if (winograd_conv1d_enabled() && conv1d_winograd_applies(shape)) {
       conv1d_winograd(x.typed_data<float>(), w.typed_data<float>(), optional_data(bias),
-                      y.typed_data<float>(), shape);
+                      y.typed_data<float>(), shape, folds);
     } else {
       conv1d_implicit_gemm(x.typed_data<float>(), w.typed_data<float>(), optional_data(bias),
-                           y.typed_data<float>(), shape);
+                           y.typed_data<float>(), shape, folds);
     }
     return y;
   }
-  conv_forward(x.typed_data<float>(), w.typed_data<float>(), optional_data(bias),
+  // Strided: the activation and the residual as separate passes.
+  const Tensor xa = input_slope == 1.0f ? x : unary(UnaryOp::kLeakyRelu, x, input_slope, 0.0f);
+  conv_forward(xa.typed_data<float>(), w.typed_data<float>(), optional_data(bias),
                y.typed_data<float>(), g);
+  if (residual.defined()) {
+    float* out = y.typed_data<float>();
+    const float* res = residual.typed_data<float>();
+    parallel_chunks(y.numel(), 1 << 16, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) out[i] += res[i];
+    });
+  }
   return y;
 }
 

@@ -8,4 +8,8 @@
 
 namespace mmgen::kernels::cpu {
 #include "kernels/backend_ops.inc"
+
+// conv1d of leaky_relu(x, input_slope) (slope 1: x itself), plus residual where defined.
+Tensor conv1d_fused(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                    const Conv1dParams& p, float input_slope, const Tensor& residual);
 }  // namespace mmgen::kernels::cpu

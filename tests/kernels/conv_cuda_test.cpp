@@ -136,5 +136,24 @@ TEST_CASE("cuda conv_transpose1d matches the CPU", "[cuda][conv]") {
   }
 }
 
+TEST_CASE("cuda conv1d with a leaky ReLU of x and a residual matches the CPU", "[cuda][conv]") {
+  // On CUDA the fusion is composed of the separate ops; on the CPU it is folded in.
+  kernels::Conv1dParams p;
+  p.padding = 10;
+  p.dilation = 2;
+  const Tensor x = test::random_tensor({1, 16, 2100}, 30);
+  const Tensor w = test::random_tensor({24, 16, 11}, 31);
+  const Tensor b = test::random_tensor({24}, 32);
+  const Tensor r = test::random_tensor({1, 24, 2100}, 33);
+  kernels::Conv1dFusion on_cpu;
+  on_cpu.leaky_relu_input = true;
+  on_cpu.negative_slope = 0.1f;
+  on_cpu.residual = r;
+  kernels::Conv1dFusion on_gpu = on_cpu;
+  on_gpu.residual = gpu(r);
+  check_close(kernels::conv1d(gpu(x), gpu(w), gpu(b), p, on_gpu),
+              kernels::conv1d(x, w, b, p, on_cpu));
+}
+
 }  // namespace
 }  // namespace mmgen

@@ -224,6 +224,58 @@ TEST_CASE("conv1d takes Winograd's path where it saves products", "[kernels][con
         "");
 }
 
+TEST_CASE("conv1d folds a leaky ReLU of x and a residual in, as the separate ops bit for bit",
+          "[kernels][conv1d]") {
+  struct Case {
+    const char* path;
+    Shape x, w;
+    kernels::Conv1dParams p;
+    bool bias;
+  };
+  const std::vector<Case> cases = {
+      {"winograd", {2, 16, 2100}, {24, 16, 11}, conv1d_params(1, 10, 2, 1), true},
+      // two depth blocks (352 rows), a partial row tile (13 channels), masked last tiles
+      {"implicit gemm", {1, 32, 700}, {13, 32, 11}, conv1d_params(1, 25, 5, 1), true},
+      {"implicit gemm, no bias", {2, 5, 40}, {3, 5, 3}, conv1d_params(1, 1, 1, 1), false},
+      {"strided (im2col)", {1, 4, 23}, {6, 4, 5}, conv1d_params(2, 2, 1, 1), true},
+  };
+  const int threads = num_threads();
+  for (const int use_threads : {1, 3}) {
+    set_num_threads(use_threads);
+    uint64_t seed = 700;
+    for (const Case& c : cases) {
+      const Tensor x = random_tensor(c.x, ++seed);
+      const Tensor w = random_tensor(c.w, ++seed);
+      const Tensor b = c.bias ? random_tensor({c.w[0]}, ++seed) : Tensor();
+      const Tensor plain = kernels::conv1d(x, w, b, c.p);
+      const Tensor r = random_tensor(plain.shape(), ++seed);
+      INFO(c.path << ", threads " << use_threads);
+      kernels::Conv1dFusion fusion;
+      fusion.leaky_relu_input = true;
+      fusion.negative_slope = 0.1f;
+      const Tensor activated = kernels::leaky_relu(x, 0.1f);
+      CHECK(test::compare(kernels::conv1d(x, w, b, c.p, fusion),
+                          kernels::conv1d(activated, w, b, c.p))
+                .max_abs == 0.0);
+      fusion.residual = r;
+      CHECK(test::compare(kernels::conv1d(x, w, b, c.p, fusion),
+                          kernels::add(kernels::conv1d(activated, w, b, c.p), r))
+                .max_abs == 0.0);
+      fusion.leaky_relu_input = false;
+      CHECK(test::compare(kernels::conv1d(x, w, b, c.p, fusion), kernels::add(plain, r)).max_abs ==
+            0.0);
+    }
+  }
+  set_num_threads(threads);
+
+  kernels::Conv1dFusion wrong;
+  wrong.residual = random_tensor({1, 6, 9}, 799);
+  CHECK_THROWS_WITH(kernels::conv1d(random_tensor({1, 4, 23}, 1), random_tensor({6, 4, 5}, 2),
+                                    Tensor(), conv1d_params(2, 2, 1, 1), wrong),
+                    Catch::StartsWith("conv1d: residual f32[1, 6, 9] must have the output's shape "
+                                      "[1, 6, 12]"));
+}
+
 TEST_CASE("conv_transpose1d matches the naive transposed convolution",
           "[kernels][conv_transpose1d]") {
   struct Case {
