@@ -164,8 +164,7 @@ class ImplicitConv {
         if (folds.input_slope == 1.0f) {
           std::memcpy(dst + front, x + r * s.length, copied * sizeof(float));
         } else {
-          const float* src = x + r * s.length;
-          for (int64_t p = 0; p < copied; ++p) dst[front + p] = leaky(src[p], folds.input_slope);
+          leaky_row(x + r * s.length, dst + front, copied, folds.input_slope);
         }
         std::fill(dst + front + copied, dst + row_, 0.0f);
       }
@@ -251,6 +250,19 @@ class ImplicitConv {
 };
 
 }  // namespace
+
+void leaky_row(const float* src, float* dst, int64_t n, float slope) {
+  const Simd::V zero = Simd::zero(), sv = Simd::set1(slope);
+  int64_t i = 0;
+  for (; i + kW <= n; i += kW) {
+    const Simd::V v = Simd::load(src + i);
+    Simd::store(dst + i, Simd::add(Simd::max(v, zero), Simd::mul(sv, Simd::min(v, zero))));
+  }
+  for (; i < n; ++i) {
+    const float v = src[i];
+    dst[i] = (v > 0.0f ? v : 0.0f) + slope * (v < 0.0f ? v : 0.0f);
+  }
+}
 
 void conv1d_implicit_gemm(const float* x, const float* weight, const float* bias, float* y,
                           const Conv1dShape& s, const Conv1dFolds& folds) {

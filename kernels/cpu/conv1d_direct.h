@@ -21,10 +21,9 @@ struct Conv1dFolds {
   const float* residual = nullptr;
 };
 
-// leaky_relu as the elementwise op computes it: max(v, 0) + slope * min(v, 0).
-inline float leaky(float v, float slope) {
-  return (v > 0.0f ? v : 0.0f) + slope * (v < 0.0f ? v : 0.0f);
-}
+// dst[i] = leaky_relu(src[i], slope) as the elementwise op computes it:
+// max(v, 0) + slope * min(v, 0).
+void leaky_row(const float* src, float* dst, int64_t n, float slope);
 
 // y = conv1d(x, weight) + bias (bias may be null) for stride 1, any padding,
 // dilation and groups; all f32 and contiguous.

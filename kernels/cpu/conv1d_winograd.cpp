@@ -146,7 +146,7 @@ void segment_row(const float* x, int64_t length, int64_t seg, int64_t pad, int64
 #if defined(__AVX512F__)
   static_assert(kLanes == 16);
   alignas(64) float edge[16];
-  const __m512 zero = _mm512_setzero_ps(), sv = _mm512_set1_ps(slope);
+  const Simd::V zero = Simd::zero(), sv = Simd::set1(slope);
   for (int64_t s0 = 0; s0 < count; s0 += 16) {
     __m512 r[16];
     for (int k = 0; k < 16; ++k) {
@@ -169,7 +169,9 @@ void segment_row(const float* x, int64_t length, int64_t seg, int64_t pad, int64
   for (int64_t s = 0; s < count; ++s)
     for (int k = 0; k < kLanes; ++k) {
       const int64_t p = k * seg + s - pad;
-      out[s * kLanes + k] = p >= 0 && p < length ? leaky(x[p], slope) : 0.0f;
+      float v = p >= 0 && p < length ? x[p] : 0.0f;
+      if (slope != 1.0f) leaky_row(&v, &v, 1, slope);
+      out[s * kLanes + k] = v;
     }
 #endif
 }

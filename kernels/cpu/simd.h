@@ -21,6 +21,8 @@ struct Simd {
   static V fmadd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
   static V add(V a, V b) { return _mm512_add_ps(a, b); }
   static V sub(V a, V b) { return _mm512_sub_ps(a, b); }
+  static V mul(V a, V b) { return _mm512_mul_ps(a, b); }
+  static V min(V a, V b) { return _mm512_min_ps(a, b); }
   static V max(V a, V b) { return _mm512_max_ps(a, b); }
   // v where v >= t, else 0.
   static V zero_below(V v, float t) {
@@ -46,6 +48,8 @@ struct Simd {
   static V fmadd(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
   static V add(V a, V b) { return _mm256_add_ps(a, b); }
   static V sub(V a, V b) { return _mm256_sub_ps(a, b); }
+  static V mul(V a, V b) { return _mm256_mul_ps(a, b); }
+  static V min(V a, V b) { return _mm256_min_ps(a, b); }
   static V max(V a, V b) { return _mm256_max_ps(a, b); }
   static V zero_below(V v, float t) {
     return _mm256_and_ps(v, _mm256_cmp_ps(v, _mm256_set1_ps(t), _CMP_GE_OQ));
@@ -79,6 +83,14 @@ struct Simd {
   }
   static V sub(V a, V b) {
     for (int i = 0; i < 4; ++i) a.x[i] -= b.x[i];
+    return a;
+  }
+  static V mul(V a, V b) {
+    for (int i = 0; i < 4; ++i) a.x[i] *= b.x[i];
+    return a;
+  }
+  static V min(V a, V b) {
+    for (int i = 0; i < 4; ++i) a.x[i] = a.x[i] < b.x[i] ? a.x[i] : b.x[i];
     return a;
   }
   static V max(V a, V b) {
