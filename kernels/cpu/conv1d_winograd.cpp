@@ -176,33 +176,36 @@ void segment_row(const float* x, int64_t length, int64_t seg, int64_t pad, int64
 #endif
 }
 
-// The inverse for an output row: y[k * seg + u] = in[u * kLanes + k] + bias (+ res[same])
-// for u < seg and k * seg + u < length.
-void unsegment_row(const float* in, int64_t length, int64_t seg, float bias, const float* res,
-                   float* y) {
+// The inverse for positions [first, first + count) of an output row: y[k * seg + first + u]
+// = in[u * kLanes + k] + bias (+ res[same]) for u < count where k * seg + first + u <
+// length; `in` holds whole vectors of 16 positions (count rounded up).
+void unsegment_row(const float* in, int64_t length, int64_t seg, int64_t first, int64_t count,
+                   float bias, const float* res, float* y) {
 #if defined(__AVX512F__)
   const __m512 b = _mm512_set1_ps(bias);
-  for (int64_t u0 = 0; u0 < seg; u0 += 16) {
+  for (int64_t u0 = 0; u0 < count; u0 += 16) {
     __m512 r[16];
     for (int j = 0; j < 16; ++j) r[j] = _mm512_loadu_ps(in + (u0 + j) * 16);
     transpose16(r);
     for (int k = 0; k < 16; ++k) {
-      const int64_t first = k * seg + u0;
-      const int64_t count = std::min({int64_t{16}, seg - u0, length - first});
-      if (count <= 0) continue;
-      const __mmask16 m = static_cast<__mmask16>((1u << count) - 1);
+      const int64_t at = k * seg + first + u0;
+      const int64_t n = std::min({int64_t{16}, count - u0, length - at});
+      if (n <= 0) continue;
+      const __mmask16 m = static_cast<__mmask16>((1u << n) - 1);
       __m512 v = _mm512_add_ps(r[k], b);
-      if (res) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, res + first));
-      _mm512_mask_storeu_ps(y + first, m, v);
+      if (res) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, res + at));
+      _mm512_mask_storeu_ps(y + at, m, v);
     }
   }
 #else
-  for (int64_t u = 0; u < seg; ++u)
-    for (int k = 0; k < kLanes; ++k)
-      if (k * seg + u < length) {
+  for (int64_t u = 0; u < count; ++u)
+    for (int k = 0; k < kLanes; ++k) {
+      const int64_t at = k * seg + first + u;
+      if (at < length) {
         const float v = in[u * kLanes + k] + bias;
-        y[k * seg + u] = res ? v + res[k * seg + u] : v;
+        y[at] = res ? v + res[at] : v;
       }
+    }
 #endif
 }
 
@@ -277,25 +280,23 @@ inline void product(int64_t depth, const float* __restrict ap, const int64_t* __
 // What every task of one convolution shares.
 struct Plan {
   int64_t channels, out_channels, d, chunks, depth, panels;
-  int64_t seg, tiles, halo, in_row, out_row;
-  int64_t block_tiles, task_blocks, v_row, plane;
-  const float* xs;     // x as segments [batch, channels, in_row, kLanes]
+  int64_t seg, halo, in_row, out_row;
+  int64_t block_tiles, v_row, plane;
   const float* u;      // weights at the points, in panels
   const int64_t* off;  // row (c, q) of a plane starts at off[c * chunks + q]
-  float* ys;           // y as segments [batch, out_channels, out_row, kLanes]
 };
 
 // One task: the n points of its tiles (and the halo later chunks read) for every input
 // row, then per register tile the products at all n points, staged in L1, and the output
 // transform, which writes each output position once.
 template <int R>
-void run_task(const Plan& pl, int64_t image, int64_t t0, int64_t count, float* v) {
+void run_task(const Plan& pl, const float* xs, float* ys, int64_t t0, int64_t count, float* v) {
   using W = Winograd<R>;
   constexpr int n = W::kN;
   for (int64_t c = 0; c < pl.channels; ++c)
-    input_transform<R>(pl.xs + (image * pl.channels + c) * pl.in_row * kLanes, pl.d, t0,
-                       count + pl.halo, v + c * pl.v_row, pl.plane);
-  float* yi = pl.ys + image * pl.out_channels * pl.out_row * kLanes;
+    input_transform<R>(xs + c * pl.in_row * kLanes, pl.d, t0, count + pl.halo, v + c * pl.v_row,
+                       pl.plane);
+  float* yi = ys;
   const int64_t row = pl.out_row * kLanes;
   Simd::V stage[n][kRows * kVecs];
   for (int64_t panel = 0; panel < pl.panels; ++panel) {
@@ -357,24 +358,9 @@ void run(const float* x, const float* weight, const float* bias, float* y, const
   pl.seg = ceil_div(s.out_length, kLanes);
   const int64_t span = kM * pl.d;  // positions of a block of d tiles
   const int64_t blocks = ceil_div(pl.seg, span);
-  pl.tiles = blocks * pl.d;
   pl.halo = (pl.chunks - 1) * pl.d;
-  pl.in_row = ceil_div((blocks + pl.chunks) * span + n * pl.d, kLanes) * kLanes;
-  // Rows whole vectors long: the output transpose reads 16 positions at a time.
-  pl.out_row = ceil_div(blocks * span, kLanes) * kLanes;
-
-  // x as segments, zero padded.
-  std::unique_ptr<float[]> xs(new float[s.batch * pl.channels * pl.in_row * kLanes]);
-  parallel_chunks(s.batch * pl.channels, 4, [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r)
-      segment_row(x + r * s.length, s.length, pl.seg, s.padding, pl.in_row, folds.input_slope,
-                  xs.get() + r * pl.in_row * kLanes);
-  });
-  pl.xs = xs.get();
-
-  // Weights at the n points, packed as panels of kRows output channels:
-  // u[((xi * panels + panel) * depth + c * chunks + q) * kRows + i] = sum_j G[xi][j] w[o][c][q R +
-  // j].
+  // Weights at the n points in panels of kRows output channels: u[((xi * panels + panel)
+  // * depth + c * chunks + q) * kRows + i] = sum_j G[xi][j] w[panel * kRows + i][c][q R + j].
   std::unique_ptr<float[]> u(new float[n * pl.panels * pl.depth * kRows]);
   parallel_tasks(pl.panels, [&](int64_t panel) {
     for (int64_t i = 0; i < kRows; ++i) {
@@ -396,16 +382,32 @@ void run(const float* x, const float* weight, const float* bias, float* y, const
   });
   pl.u = u.get();
 
-  // Tasks: runs of tiles, whole register tiles each, whose n planes of transformed
-  // inputs (tiles and halo) take about 768 KiB, so they stay in L2 while the weight panels
-  // pass over them; at least two tasks per thread where the length allows.
+  // Stripes: runs of blocks (multiples of 4 blocks, so 16 d positions) whose segmented x
+  // and y take about 4 MiB, so that they are copied in and out while in cache rather than
+  // as whole passes through memory; the input of a stripe reaches the halo of its last
+  // tiles.
+  const int64_t halo_positions = pl.chunks * span + n * pl.d;
+  const int64_t budget = (4 << 20) / ((pl.channels + pl.out_channels) * kLanes * 4);
+  // No longer than the rows (rounded up to 4 blocks).
+  const int64_t stripe_blocks =
+      std::min(ceil_div(std::max(budget, 4 * halo_positions), 4 * span), ceil_div(blocks, 4)) * 4;
+  const int64_t stripes = ceil_div(blocks, stripe_blocks);
+  const int64_t stripe_tiles = stripe_blocks * pl.d;
+  pl.in_row = ceil_div(stripe_blocks * span + halo_positions, kLanes) * kLanes;
+  pl.out_row = stripe_blocks * span;
+
+  // Tasks within a stripe: runs of tiles, whole register tiles each, whose n planes of
+  // transformed inputs (tiles and halo) take at most about 768 KiB, so they stay in L2
+  // while the weight panels pass over them; at least two tasks per thread where there are
+  // tiles enough. (Sizing them to make whole rounds of the pool measured slower.)
   const int64_t want = (768 << 8) / (n * pl.channels * kLanes) - pl.halo;
-  int64_t block_tiles = std::max<int64_t>(kVecs, want / kVecs * kVecs);
-  const int64_t spread = ceil_div(pl.tiles, 2 * static_cast<int64_t>(num_threads()));
-  block_tiles = std::min(block_tiles, ceil_div(spread, kVecs) * kVecs);
-  pl.block_tiles = block_tiles;
-  pl.task_blocks = ceil_div(pl.tiles, block_tiles);
-  pl.v_row = (block_tiles + pl.halo) * kLanes;
+  const int64_t most_tiles = std::max<int64_t>(kVecs, want / kVecs * kVecs);
+  const int64_t threads = num_threads();
+  const auto tiles_per_task = [&](int64_t tiles, int64_t ways) {
+    return std::min(most_tiles, ceil_div(ceil_div(tiles, 2 * ways), kVecs) * kVecs);
+  };
+  pl.block_tiles = tiles_per_task(std::min(stripe_tiles, blocks * pl.d), 1);
+  pl.v_row = (pl.block_tiles + pl.halo) * kLanes;
   pl.plane = pl.channels * pl.v_row;
   std::unique_ptr<int64_t[]> off(new int64_t[pl.depth]);
   for (int64_t c = 0; c < pl.channels; ++c)
@@ -413,23 +415,54 @@ void run(const float* x, const float* weight, const float* bias, float* y, const
       off[c * pl.chunks + q] = c * pl.v_row + q * pl.d * kLanes;
   pl.off = off.get();
 
-  std::unique_ptr<float[]> ys(new float[s.batch * pl.out_channels * pl.out_row * kLanes]);
-  pl.ys = ys.get();
-  parallel_tasks(s.batch * pl.task_blocks, [&](int64_t task) {
-    thread_local std::vector<float> planes;
-    if (planes.size() < static_cast<size_t>(n * pl.plane)) planes.resize(n * pl.plane);
-    const int64_t image = task / pl.task_blocks;
-    const int64_t t0 = (task % pl.task_blocks) * pl.block_tiles;
-    run_task<R>(pl, image, t0, std::min(pl.block_tiles, pl.tiles - t0), planes.data());
-  });
-
-  parallel_chunks(s.batch * pl.out_channels, 4, [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r)
-      unsegment_row(ys.get() + r * pl.out_row * kLanes, s.out_length, pl.seg,
-                    bias ? bias[r % pl.out_channels] : 0.0f,
-                    folds.residual ? folds.residual + r * s.out_length : nullptr,
-                    y + r * s.out_length);
-  });
+  // One stripe of one image: x in as segments [channels, in_row, kLanes], the tasks, y
+  // out of segments [out_channels, out_row, kLanes]. The parallel loops inside run
+  // serially where whole stripes are the parallel tasks.
+  const auto run_stripe = [&](int64_t image, int64_t stripe, float* xs, float* ys, int64_t ways) {
+    const float* xi = x + image * pl.channels * s.length;
+    float* yi = y + image * pl.out_channels * s.out_length;
+    const float* ri =
+        folds.residual ? folds.residual + image * pl.out_channels * s.out_length : nullptr;
+    // Positions [first, first + positions) of every segment; tiles [0, tiles) of the stripe.
+    const int64_t first = stripe * stripe_blocks * span;
+    const int64_t tiles = std::min(stripe_blocks, blocks - stripe * stripe_blocks) * pl.d;
+    parallel_chunks(pl.channels, 4, [&](int64_t c0, int64_t c1) {
+      for (int64_t c = c0; c < c1; ++c)
+        segment_row(xi + c * s.length, s.length, pl.seg, s.padding - first, pl.in_row,
+                    folds.input_slope, xs + c * pl.in_row * kLanes);
+    });
+    const int64_t task_tiles = std::min(pl.block_tiles, tiles_per_task(tiles, ways));
+    parallel_tasks(ceil_div(tiles, task_tiles), [&](int64_t task) {
+      thread_local std::vector<float> planes;
+      if (planes.size() < static_cast<size_t>(n * pl.plane)) planes.resize(n * pl.plane);
+      const int64_t t0 = task * task_tiles;
+      run_task<R>(pl, xs, ys, t0, std::min(task_tiles, tiles - t0), planes.data());
+    });
+    const int64_t positions = std::min(tiles / pl.d * span, pl.seg - first);
+    parallel_chunks(pl.out_channels, 4, [&](int64_t o0, int64_t o1) {
+      for (int64_t o = o0; o < o1; ++o)
+        unsegment_row(ys + o * pl.out_row * kLanes, s.out_length, pl.seg, first, positions,
+                      bias ? bias[o] : 0.0f, ri ? ri + o * s.out_length : nullptr,
+                      yi + o * s.out_length);
+    });
+  };
+  const size_t xs_floats = pl.channels * pl.in_row * kLanes;
+  const size_t ys_floats = pl.out_channels * pl.out_row * kLanes;
+  if (threads > 1 && s.batch * stripes >= 4 * threads) {
+    // Stripes enough for every thread: each takes whole stripes, with no waiting between
+    // a stripe's copies and tasks.
+    parallel_tasks(s.batch * stripes, [&](int64_t task) {
+      thread_local std::vector<float> xs, ys;
+      if (xs.size() < xs_floats) xs.resize(xs_floats);
+      if (ys.size() < ys_floats) ys.resize(ys_floats);
+      run_stripe(task / stripes, task % stripes, xs.data(), ys.data(), 1);
+    });
+  } else {
+    std::unique_ptr<float[]> xs(new float[xs_floats]), ys(new float[ys_floats]);
+    for (int64_t image = 0; image < s.batch; ++image)
+      for (int64_t stripe = 0; stripe < stripes; ++stripe)
+        run_stripe(image, stripe, xs.get(), ys.get(), threads);
+  }
 }
 
 }  // namespace
@@ -442,9 +475,13 @@ bool conv1d_winograd_applies(const Conv1dShape& s) {
   const int64_t products = ceil_div(s.kernel, r) * (kM + r - 1);
   if (products * 20 > 11 * kM * s.kernel) return false;
   // Below 128 (channel, tap) rows or about 2048 positions, the copies into and out of
-  // segments and the tiles' halo cost more than the products save (measured: 32 channels
-  // with 3 taps, 192 channels over 900 positions).
-  return s.channels * s.kernel >= 128 && s.out_length >= 128 * kLanes;
+  // segments and the tiles' halo cost more than the products save (measured: 192 channels
+  // over 900 positions). From 96 rows it pays once x passes 16 MiB, where the implicit
+  // GEMM's passes over it run at memory speed (32 channels x 3 taps: slower at 65536
+  // positions, 1.3x faster at 225792).
+  const int64_t rows = s.channels * s.kernel;
+  if (s.out_length < 128 * kLanes) return false;
+  return rows >= 128 || (rows >= 96 && s.channels * s.length >= (int64_t{1} << 22));
 }
 
 void conv1d_winograd(const float* x, const float* weight, const float* bias, float* y,

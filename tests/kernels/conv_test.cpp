@@ -199,6 +199,34 @@ TEST_CASE("stride-1 conv1d by Winograd matches the naive convolution", "[kernels
   set_num_threads(threads);
 }
 
+TEST_CASE("Winograd conv1d over several stripes matches the implicit GEMM", "[kernels][conv1d]") {
+  // 128 channels in and out: stripes of 400 positions per lane (the 4 MiB budget, raised
+  // to 4x the halo of 11 taps at dilation 5), so 26000 positions take five, the last one
+  // partial; two images, with the folded activation and residual. One thread runs the
+  // stripes one after the other, two run whole stripes each (ten of them).
+  const Shape xs{2, 128, 26000}, ws{128, 128, 11};
+  const kernels::Conv1dParams p = conv1d_params(1, 25, 5, 1);
+  const Tensor x = random_tensor(xs, 651), w = random_tensor(ws, 652, -0.03f, 0.03f);
+  const Tensor b = random_tensor({128}, 653), r = random_tensor(xs, 654);
+  const kernels::cpu::Conv1dShape s = conv1d_shape(xs, ws, p);
+  const kernels::cpu::Conv1dFolds folds{0.1f, r.typed_data<float>()};
+  Tensor direct = Tensor::empty(xs, DType::kF32);
+  kernels::cpu::conv1d_implicit_gemm(x.typed_data<float>(), w.typed_data<float>(),
+                                     b.typed_data<float>(), direct.typed_data<float>(), s, folds);
+  const int threads = num_threads();
+  for (const int use_threads : {1, 2}) {
+    set_num_threads(use_threads);
+    Tensor winograd = Tensor::empty(xs, DType::kF32);
+    kernels::cpu::conv1d_winograd(x.typed_data<float>(), w.typed_data<float>(),
+                                  b.typed_data<float>(), winograd.typed_data<float>(), s, folds);
+    const test::Difference d = test::compare(winograd, direct);
+    INFO("threads " << use_threads << " max_abs " << d.max_abs << " rel_l2 " << d.rel_l2);
+    CHECK(d.rel_l2 < 2e-6);
+    CHECK(d.max_abs < 2e-5);
+  }
+  set_num_threads(threads);
+}
+
 TEST_CASE("conv1d takes Winograd's path where it saves products", "[kernels][conv1d]") {
   using kernels::cpu::conv1d_winograd_applies;
   const auto p = [](int padding, int dilation) { return conv1d_params(1, padding, dilation, 1); };
@@ -206,8 +234,10 @@ TEST_CASE("conv1d takes Winograd's path where it saves products", "[kernels][con
   CHECK(conv1d_winograd_applies(conv1d_shape({1, 256, 7064}, {256, 256, 11}, p(25, 5))));
   CHECK(conv1d_winograd_applies(conv1d_shape({1, 128, 56512}, {128, 128, 7}, p(9, 3))));
   CHECK(conv1d_winograd_applies(conv1d_shape({1, 32, 226048}, {32, 32, 11}, p(5, 1))));
-  // 32 channels x 3 taps: too few rows to pay for the copies
-  CHECK_FALSE(conv1d_winograd_applies(conv1d_shape({1, 32, 226048}, {32, 32, 3}, p(1, 1))));
+  // 32 channels x 3 taps: only where x outgrows the caches
+  CHECK(conv1d_winograd_applies(conv1d_shape({1, 32, 226048}, {32, 32, 3}, p(1, 1))));
+  CHECK_FALSE(conv1d_winograd_applies(conv1d_shape({1, 32, 65536}, {32, 32, 3}, p(1, 1))));
+  CHECK_FALSE(conv1d_winograd_applies(conv1d_shape({1, 16, 226048}, {16, 16, 3}, p(1, 1))));
   // 5 taps: two 4-tap chunks save too little
   CHECK_FALSE(conv1d_winograd_applies(conv1d_shape({1, 192, 9000}, {192, 192, 5}, p(2, 1))));
   // short rows, one output channel, 1x1
