@@ -201,10 +201,11 @@ TEST_CASE("stride-1 conv1d by Winograd matches the naive convolution", "[kernels
 
 TEST_CASE("Winograd conv1d over several stripes matches the implicit GEMM", "[kernels][conv1d]") {
   // 128 channels in and out: stripes of 400 positions per lane (the 4 MiB budget, raised
-  // to 4x the halo of 11 taps at dilation 5), so 26000 positions take five, the last one
-  // partial; two images, with the folded activation and residual. One thread runs the
-  // stripes one after the other, two run whole stripes each (ten of them).
-  const Shape xs{2, 128, 26000}, ws{128, 128, 11};
+  // to 4x the halo of 11 taps at dilation 5: 20 blocks of 20), so 36000 positions (2250
+  // per lane, 113 blocks) take six, the last one of 13 blocks; two images, with the
+  // folded activation and residual. One thread runs the stripes one after the other,
+  // two take whole stripes (twelve of them).
+  const Shape xs{2, 128, 36000}, ws{128, 128, 11};
   const kernels::Conv1dParams p = conv1d_params(1, 25, 5, 1);
   const Tensor x = random_tensor(xs, 651), w = random_tensor(ws, 652, -0.03f, 0.03f);
   const Tensor b = random_tensor({128}, 653), r = random_tensor(xs, 654);
