@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <iterator>
 #include <memory>
 #include <type_traits>
 #include <utility>
@@ -35,8 +36,9 @@ int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 // F(m, r) is the transpose of multiplying a polynomial of m coefficients by one of r:
 // evaluate both at n = m + r - 1 points (the last one infinity, which takes the leading
 // coefficients), multiply there, and interpolate. For the correlation
-// y[i] = sum_j g[j] x[i + j] that gives y = AT [(G g) * (BT x)] with AT the evaluation
-// of m coefficients, G that of r, and BT the transposed inverse of the evaluation of n.
+// y[i] = sum_j g[j] x[i + j] that gives y = AT [(G g) * (BT x)] with AT the transposed
+// evaluation of m coefficients, G the evaluation of r, and BT the transposed inverse of
+// the evaluation of n.
 // Small points keep the float rounding near that of the direct sum.
 constexpr double kPoints[] = {0.0, 1.0, -1.0, 2.0, -2.0, 0.5, -0.5};
 
