@@ -298,12 +298,11 @@ void run_task(const Plan& pl, const float* xs, float* ys, int64_t t0, int64_t co
   for (int64_t c = 0; c < pl.channels; ++c)
     input_transform<R>(xs + c * pl.in_row * kLanes, pl.d, t0, count + pl.halo, v + c * pl.v_row,
                        pl.plane);
-  float* yi = ys;
   const int64_t row = pl.out_row * kLanes;
   Simd::V stage[n][kRows * kVecs];
   for (int64_t panel = 0; panel < pl.panels; ++panel) {
     const int64_t rows = std::min<int64_t>(kRows, pl.out_channels - panel * kRows);
-    float* yp = yi + panel * kRows * row;
+    float* yp = ys + panel * kRows * row;
     for (int64_t tt = 0; tt < count; tt += kVecs) {
       const int64_t vecs = std::min<int64_t>(kVecs, count - tt);
       for (int xi = 0; xi < n; ++xi) {
@@ -356,7 +355,8 @@ void run(const float* x, const float* weight, const float* bias, float* y, const
   pl.chunks = ceil_div(s.kernel, R);  // chunks of R taps; R == kM when several
   pl.depth = pl.channels * pl.chunks;
   pl.panels = ceil_div(pl.out_channels, kRows);
-  // Positions per segment, tiles, and the tiles after a block that later chunks read.
+  // Positions per segment, blocks of d tiles, and the tiles after a run of tiles that
+  // later chunks read.
   pl.seg = ceil_div(s.out_length, kLanes);
   const int64_t span = kM * pl.d;  // positions of a block of d tiles
   const int64_t blocks = ceil_div(pl.seg, span);
