@@ -476,13 +476,14 @@ bool conv1d_winograd_applies(const Conv1dShape& s) {
   const int64_t r = std::min<int64_t>(s.kernel, kM);
   const int64_t products = ceil_div(s.kernel, r) * (kM + r - 1);
   if (products * 20 > 11 * kM * s.kernel) return false;
-  // Below 128 (channel, tap) rows or about 2048 positions, the copies into and out of
-  // segments and the tiles' halo cost more than the products save (measured: 192 channels
-  // over 900 positions). From 96 rows it pays once x passes 16 MiB, where the implicit
+  // Below 128 (channel, tap) rows or 64 positions per lane (1024 with AVX-512), the
+  // copies into and out of segments and the tiles' halo cost more than the products save
+  // (measured: 256 channels x 11 taps at dilation 5 over 512 positions; from 1024 on, every
+  // vocoder shape gains). From 96 rows it pays once x passes 16 MiB, where the implicit
   // GEMM's passes over it run at memory speed (32 channels x 3 taps: slower at 65536
   // positions, 1.3x faster at 225792).
   const int64_t rows = s.channels * s.kernel;
-  if (s.out_length < 128 * kLanes) return false;
+  if (s.out_length < 64 * kLanes) return false;
   return rows >= 128 || (rows >= 96 && s.channels * s.length >= (int64_t{1} << 22));
 }
 

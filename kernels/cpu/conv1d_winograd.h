@@ -7,7 +7,7 @@
 namespace mmgen::kernels::cpu {
 
 // Whether conv1d takes this path for the shape: one group, at least 8 output channels,
-// 128 positions per lane, 128 (input channel, tap) rows (96 where x is over 16 MiB), and
+// 64 positions per lane, 128 (input channel, tap) rows (96 where x is over 16 MiB), and
 // a kernel whose chunks save close to half the products (3, 4, 7, 8 or 10 taps and more,
 // not 5, 6 or 9).
 bool conv1d_winograd_applies(const Conv1dShape& s);
