@@ -9,8 +9,8 @@
 #include <memory>
 #include <type_traits>
 #include <utility>
-#include <vector>
 
+#include "kernels/cpu/aligned_floats.h"
 #include "kernels/cpu/parallel.h"
 #include "kernels/cpu/simd.h"
 
@@ -400,12 +400,14 @@ void run(const float* x, const float* weight, const float* bias, float* y, const
 
   // Tasks within a stripe: runs of tiles, whole register tiles each, whose n planes of
   // transformed inputs (tiles and halo) take at most about 768 KiB, so they stay in L2
-  // while the weight panels pass over them; at least two tasks per thread where there are
-  // tiles enough. (Sizing them to make whole rounds of the pool measured slower.)
+  // while the weight panels pass over them; with several threads on a stripe, at least
+  // two tasks per thread where there are tiles enough. (Sizing them to make whole rounds
+  // of the pool measured slower.)
   const int64_t want = (768 << 8) / (n * pl.channels * kLanes) - pl.halo;
   const int64_t most_tiles = std::max<int64_t>(kVecs, want / kVecs * kVecs);
   const int64_t threads = num_threads();
   const auto tiles_per_task = [&](int64_t tiles, int64_t ways) {
+    if (ways == 1) return most_tiles;
     return std::min(most_tiles, ceil_div(ceil_div(tiles, 2 * ways), kVecs) * kVecs);
   };
   pl.block_tiles = tiles_per_task(std::min(stripe_tiles, blocks * pl.d), 1);
@@ -428,17 +430,18 @@ void run(const float* x, const float* weight, const float* bias, float* y, const
     // Positions [first, first + positions) of every segment; tiles [0, tiles) of the stripe.
     const int64_t first = stripe * stripe_blocks * span;
     const int64_t tiles = std::min(stripe_blocks, blocks - stripe * stripe_blocks) * pl.d;
+    // Only what the stripe's tiles read: a last, partial stripe copies less.
+    const int64_t copied = ceil_div(tiles / pl.d * span + halo_positions, kLanes) * kLanes;
     parallel_chunks(pl.channels, 4, [&](int64_t c0, int64_t c1) {
       for (int64_t c = c0; c < c1; ++c)
-        segment_row(xi + c * s.length, s.length, pl.seg, s.padding - first, pl.in_row,
+        segment_row(xi + c * s.length, s.length, pl.seg, s.padding - first, copied,
                     folds.input_slope, xs + c * pl.in_row * kLanes);
     });
     const int64_t task_tiles = std::min(pl.block_tiles, tiles_per_task(tiles, ways));
     parallel_tasks(ceil_div(tiles, task_tiles), [&](int64_t task) {
-      thread_local std::vector<float> planes;
-      if (planes.size() < static_cast<size_t>(n * pl.plane)) planes.resize(n * pl.plane);
+      thread_local AlignedFloats planes;
       const int64_t t0 = task * task_tiles;
-      run_task<R>(pl, xs, ys, t0, std::min(task_tiles, tiles - t0), planes.data());
+      run_task<R>(pl, xs, ys, t0, std::min(task_tiles, tiles - t0), planes.get(n * pl.plane));
     });
     const int64_t positions = std::min(tiles / pl.d * span, pl.seg - first);
     parallel_chunks(pl.out_channels, 4, [&](int64_t o0, int64_t o1) {
@@ -454,16 +457,14 @@ void run(const float* x, const float* weight, const float* bias, float* y, const
     // Stripes enough for every thread: each takes whole stripes, with no waiting between
     // a stripe's copies and tasks.
     parallel_tasks(s.batch * stripes, [&](int64_t task) {
-      thread_local std::vector<float> xs, ys;
-      if (xs.size() < xs_floats) xs.resize(xs_floats);
-      if (ys.size() < ys_floats) ys.resize(ys_floats);
-      run_stripe(task / stripes, task % stripes, xs.data(), ys.data(), 1);
+      thread_local AlignedFloats xs, ys;
+      run_stripe(task / stripes, task % stripes, xs.get(xs_floats), ys.get(ys_floats), 1);
     });
   } else {
-    std::unique_ptr<float[]> xs(new float[xs_floats]), ys(new float[ys_floats]);
+    AlignedFloats xs, ys;
     for (int64_t image = 0; image < s.batch; ++image)
       for (int64_t stripe = 0; stripe < stripes; ++stripe)
-        run_stripe(image, stripe, xs.get(), ys.get(), threads);
+        run_stripe(image, stripe, xs.get(xs_floats), ys.get(ys_floats), threads);
   }
 }
 

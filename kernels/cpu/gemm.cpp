@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "kernels/cpu/aligned_floats.h"
 #include "kernels/cpu/parallel.h"
 #include "kernels/cpu/row_convert.h"
 #include "kernels/cpu/row_dot.h"
@@ -52,29 +53,6 @@ constexpr int kDotRows = 2, kDotCols = 4;
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 }  // namespace
-
-// A 64-byte aligned float buffer that only grows.
-class AlignedFloats {
- public:
-  float* get(size_t n) {
-    n = std::max<size_t>(n, 1);
-    if (n > size_) {
-      const size_t bytes = (n * sizeof(float) + 63) / 64 * 64;
-      auto* p = static_cast<float*>(std::aligned_alloc(64, bytes));
-      if (!p) throw std::bad_alloc();
-      data_.reset(p);
-      size_ = n;
-    }
-    return data_.get();
-  }
-
- private:
-  struct Free {
-    void operator()(float* p) const { std::free(p); }
-  };
-  std::unique_ptr<float, Free> data_;
-  size_t size_ = 0;
-};
 
 namespace {
 

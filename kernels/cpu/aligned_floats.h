@@ -1,0 +1,36 @@
+// A 64-byte aligned float buffer for kernel scratch: vector loads never straddle
+// cache lines (std::vector's 16-byte alignment left them to chance).
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdlib>
+#include <memory>
+#include <new>
+
+namespace mmgen::kernels::cpu {
+
+// Grows, never shrinks; contents are not initialised and not kept across growth.
+class AlignedFloats {
+ public:
+  float* get(size_t n) {
+    n = std::max<size_t>(n, 1);
+    if (n > size_) {
+      const size_t bytes = (n * sizeof(float) + 63) / 64 * 64;
+      auto* p = static_cast<float*>(std::aligned_alloc(64, bytes));
+      if (!p) throw std::bad_alloc();
+      data_.reset(p);
+      size_ = n;
+    }
+    return data_.get();
+  }
+
+ private:
+  struct Free {
+    void operator()(float* p) const { std::free(p); }
+  };
+  std::unique_ptr<float, Free> data_;
+  size_t size_ = 0;
+};
+
+}  // namespace mmgen::kernels::cpu
