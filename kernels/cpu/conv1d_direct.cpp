@@ -1,3 +1,6 @@
+// GCC 12 reports false "may be used uninitialized" warnings inside the AVX-512 min/max
+// intrinsics of leaky_value (_mm512_undefined_ps).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include "kernels/cpu/conv1d_direct.h"
 
 #include <algorithm>
@@ -5,25 +8,16 @@
 #include <memory>
 
 #include "kernels/cpu/parallel.h"
+#include "kernels/cpu/shifted_rows.h"
 #include "kernels/cpu/simd.h"
 
 namespace mmgen::kernels::cpu {
 namespace {
 
-// Register tile: kRows output channels x kVecs vectors of positions. AVX-512 keeps
-// 24 accumulators, 3 B vectors and a broadcast in its 32 registers; rows come in
-// 8s so that the power-of-two channel counts of vocoders fill every tile.
+// Register tile: kRows output channels x kVecs vectors of positions (shifted_rows.h).
 constexpr int kW = Simd::kWidth;
-#if defined(__AVX512F__)
-constexpr int kRows = 8;
-#else
-constexpr int kRows = 4;
-#endif
-#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
-constexpr int kVecs = 3;
-#else
-constexpr int kVecs = 2;
-#endif
+constexpr int kRows = kTileRows;
+constexpr int kVecs = kTileVecs;
 constexpr int64_t kTileCols = int64_t{kVecs} * kW;
 // (channel, tap) rows per pass: the A panel (kRows x 256 floats, 8 KiB) stays in L1
 // while the tiles of a block of positions stream their B rows from L1/L2.
@@ -59,19 +53,7 @@ inline void tile(int64_t kc, const float* __restrict ap, const int64_t* __restri
         acc[i][v] = Simd::load(c + i * ldc + v * kW);
       }
     }
-  for (int64_t p = 0; p < kc; ++p) {
-    const float* b = xb + off[p];
-    Simd::V bv[kV];
-#pragma GCC unroll 3
-    for (int v = 0; v < kV; ++v) bv[v] = Simd::load(b + v * kW);
-#pragma GCC unroll 8
-    for (int i = 0; i < kRows; ++i) {
-      const Simd::V a = Simd::set1(ap[i]);
-#pragma GCC unroll 3
-      for (int v = 0; v < kV; ++v) acc[i][v] = Simd::fmadd(a, bv[v], acc[i][v]);
-    }
-    ap += kRows;
-  }
+  add_shifted_rows<kV>(acc, kc, ap, off, xb);
 #pragma GCC unroll 8
   for (int i = 0; i < kRows; ++i)
 #pragma GCC unroll 3
@@ -252,16 +234,10 @@ class ImplicitConv {
 }  // namespace
 
 void leaky_row(const float* src, float* dst, int64_t n, float slope) {
-  const Simd::V zero = Simd::zero(), sv = Simd::set1(slope);
+  const Simd::V sv = Simd::set1(slope);
   int64_t i = 0;
-  for (; i + kW <= n; i += kW) {
-    const Simd::V v = Simd::load(src + i);
-    Simd::store(dst + i, Simd::add(Simd::max(v, zero), Simd::mul(sv, Simd::min(v, zero))));
-  }
-  for (; i < n; ++i) {
-    const float v = src[i];
-    dst[i] = (v > 0.0f ? v : 0.0f) + slope * (v < 0.0f ? v : 0.0f);
-  }
+  for (; i + kW <= n; i += kW) Simd::store(dst + i, leaky_value(Simd::load(src + i), sv));
+  for (; i < n; ++i) dst[i] = leaky_value(src[i], slope);
 }
 
 void conv1d_implicit_gemm(const float* x, const float* weight, const float* bias, float* y,

@@ -21,8 +21,7 @@ struct Conv1dFolds {
   const float* residual = nullptr;
 };
 
-// dst[i] = leaky_relu(src[i], slope) as the elementwise op computes it:
-// max(v, 0) + slope * min(v, 0).
+// dst[i] = leaky_value(src[i], slope) (simd.h): leaky_relu as the elementwise op rounds it.
 void leaky_row(const float* src, float* dst, int64_t n, float slope);
 
 // y = conv1d(x, weight) + bias (bias may be null) for stride 1, any padding,

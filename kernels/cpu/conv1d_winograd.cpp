@@ -12,6 +12,7 @@
 
 #include "kernels/cpu/aligned_floats.h"
 #include "kernels/cpu/parallel.h"
+#include "kernels/cpu/shifted_rows.h"
 #include "kernels/cpu/simd.h"
 
 namespace mmgen::kernels::cpu {
@@ -19,16 +20,8 @@ namespace {
 
 constexpr int kLanes = Simd::kWidth;  // segments per row: one per vector lane
 constexpr int kM = 4;                 // output positions per tile
-#if defined(__AVX512F__)
-constexpr int kRows = 8;  // output channels per register tile
-#else
-constexpr int kRows = 4;
-#endif
-#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
-constexpr int kVecs = 3;  // tiles per register tile
-#else
-constexpr int kVecs = 2;
-#endif
+constexpr int kRows = kTileRows;      // output channels per register tile (shifted_rows.h)
+constexpr int kVecs = kTileVecs;      // tiles per register tile
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -94,7 +87,6 @@ constexpr Transforms<M, R> toom_cook() {
 
 template <int R>
 struct Winograd {
-  static constexpr int kR = R;
   static constexpr int kN = kM + R - 1;
   static constexpr Transforms<kM, R> kT = toom_cook<kM, R>();
 };
@@ -110,9 +102,7 @@ inline void static_for(Fn&& fn) {
 inline int64_t tile_start(int64_t t, int64_t d) { return (t / d) * kM * d + t % d; }
 
 // ---- segment transposes ----------------------------------------------------------------
-// dst[s * kLanes + k] = src(k, s0 + s) for s in [0, kLanes), where lane k reads its row
-// segment through `at(k, first)`: a pointer to kLanes floats, or null where they are not
-// all inside the row (then `fill(k, first, buf)` writes them with zeros outside).
+// r[j][k] becomes r[k][j]: 16 rows of 16 floats transposed in registers.
 #if defined(__AVX512F__)
 inline void transpose16(__m512 r[16]) {
   __m512 t[16];
@@ -148,7 +138,7 @@ void segment_row(const float* x, int64_t length, int64_t seg, int64_t pad, int64
 #if defined(__AVX512F__)
   static_assert(kLanes == 16);
   alignas(64) float edge[16];
-  const Simd::V zero = Simd::zero(), sv = Simd::set1(slope);
+  const Simd::V sv = Simd::set1(slope);
   for (int64_t s0 = 0; s0 < count; s0 += 16) {
     __m512 r[16];
     for (int k = 0; k < 16; ++k) {
@@ -160,9 +150,7 @@ void segment_row(const float* x, int64_t length, int64_t seg, int64_t pad, int64
           edge[j] = first + j >= 0 && first + j < length ? x[first + j] : 0.0f;
         r[k] = _mm512_load_ps(edge);
       }
-      if (slope != 1.0f)
-        r[k] =
-            _mm512_add_ps(_mm512_max_ps(r[k], zero), _mm512_mul_ps(sv, _mm512_min_ps(r[k], zero)));
+      if (slope != 1.0f) r[k] = leaky_value(r[k], sv);
     }
     transpose16(r);
     for (int j = 0; j < 16; ++j) _mm512_storeu_ps(out + (s0 + j) * 16, r[j]);
@@ -171,9 +159,8 @@ void segment_row(const float* x, int64_t length, int64_t seg, int64_t pad, int64
   for (int64_t s = 0; s < count; ++s)
     for (int k = 0; k < kLanes; ++k) {
       const int64_t p = k * seg + s - pad;
-      float v = p >= 0 && p < length ? x[p] : 0.0f;
-      if (slope != 1.0f) leaky_row(&v, &v, 1, slope);
-      out[s * kLanes + k] = v;
+      const float v = p >= 0 && p < length ? x[p] : 0.0f;
+      out[s * kLanes + k] = slope != 1.0f ? leaky_value(v, slope) : v;
     }
 #endif
 }
@@ -260,19 +247,7 @@ inline void product(int64_t depth, const float* __restrict ap, const int64_t* __
   for (int i = 0; i < kRows; ++i)
 #pragma GCC unroll 3
     for (int v = 0; v < kV; ++v) acc[i][v] = Simd::zero();
-  for (int64_t p = 0; p < depth; ++p) {
-    const float* b = vb + off[p];
-    Simd::V bv[kV];
-#pragma GCC unroll 3
-    for (int v = 0; v < kV; ++v) bv[v] = Simd::load(b + v * kLanes);
-#pragma GCC unroll 8
-    for (int i = 0; i < kRows; ++i) {
-      const Simd::V a = Simd::set1(ap[i]);
-#pragma GCC unroll 3
-      for (int v = 0; v < kV; ++v) acc[i][v] = Simd::fmadd(a, bv[v], acc[i][v]);
-    }
-    ap += kRows;
-  }
+  add_shifted_rows<kV>(acc, depth, ap, off, vb);
 #pragma GCC unroll 8
   for (int i = 0; i < kRows; ++i)
 #pragma GCC unroll 3

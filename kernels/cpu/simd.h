@@ -105,6 +105,16 @@ struct Simd {
 };
 #endif
 
+// leaky_relu as the elementwise op computes it, max(v, 0) + slope * min(v, 0), so that
+// kernels folding it in round as that op does.
+inline float leaky_value(float v, float slope) {
+  return (v > 0.0f ? v : 0.0f) + slope * (v < 0.0f ? v : 0.0f);
+}
+inline Simd::V leaky_value(Simd::V v, Simd::V slope) {
+  const Simd::V zero = Simd::zero();
+  return Simd::add(Simd::max(v, zero), Simd::mul(slope, Simd::min(v, zero)));
+}
+
 // sum_i x[i] * y[i] with four independent vector accumulators.
 inline float dot_f32(const float* x, const float* y, int64_t n) {
   constexpr int w = Simd::kWidth;

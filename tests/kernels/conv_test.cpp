@@ -105,15 +105,36 @@ TEST_CASE("conv1d matches the naive convolution", "[kernels][conv1d]") {
   }
 }
 
+// A conv1d case: shapes of x and the weight, parameters, and whether there is a bias.
+struct Conv1dCase {
+  Shape x, w;
+  kernels::Conv1dParams p;
+  bool bias;
+};
+
+// conv(x, w, b, case) for every case against the naive convolution, with 1 and 3
+// threads; the inputs are drawn from seeds following `seed`.
+template <typename Conv>
+void check_conv1d_cases(const std::vector<Conv1dCase>& cases, uint64_t seed, Conv&& conv) {
+  const int threads = num_threads();
+  for (const int use_threads : {1, 3}) {
+    set_num_threads(use_threads);
+    uint64_t next = seed;
+    for (const Conv1dCase& c : cases) {
+      const Tensor x = random_tensor(c.x, ++next);
+      const Tensor w = random_tensor(c.w, ++next);
+      const Tensor b = c.bias ? random_tensor({c.w[0]}, ++next) : Tensor();
+      INFO("threads " << use_threads << " x " << shape_str(c.x) << " w " << shape_str(c.w));
+      CHECK(naive::mismatch(conv(x, w, b, c), naive::conv1d(x, w, b, c.p), kTol) == "");
+    }
+  }
+  set_num_threads(threads);
+}
+
 TEST_CASE("stride-1 conv1d covers every tile, block and task shape", "[kernels][conv1d]") {
   // The implicit GEMM path: tiles of 8 channels x 48 positions (AVX-512), depth
   // blocks of 256 (channel, tap) rows, blocks of 384 positions, tasks over both.
-  struct Case {
-    Shape x, w;
-    kernels::Conv1dParams p;
-    bool bias;
-  };
-  const std::vector<Case> cases = {
+  const std::vector<Conv1dCase> cases = {
       // depth 352 (two depth blocks), two position blocks, a two-vector last tile
       {{1, 32, 700}, {32, 32, 11}, conv1d_params(1, 25, 5, 1), true},
       // 13 output channels (a partial row tile), 50 positions (a one-vector last tile)
@@ -131,20 +152,10 @@ TEST_CASE("stride-1 conv1d covers every tile, block and task shape", "[kernels][
       // output shorter than the input (no padding, wide dilated kernel)
       {{1, 6, 60}, {9, 6, 11}, conv1d_params(1, 0, 5, 1), true},
   };
-  const int threads = num_threads();
-  for (const int use_threads : {1, 3}) {
-    set_num_threads(use_threads);
-    uint64_t seed = 400;
-    for (const Case& c : cases) {
-      const Tensor x = random_tensor(c.x, ++seed);
-      const Tensor w = random_tensor(c.w, ++seed);
-      const Tensor b = c.bias ? random_tensor({c.w[0]}, ++seed) : Tensor();
-      INFO("threads " << use_threads << " x " << shape_str(c.x) << " w " << shape_str(c.w));
-      CHECK(naive::mismatch(kernels::conv1d(x, w, b, c.p), naive::conv1d(x, w, b, c.p), kTol) ==
-            "");
-    }
-  }
-  set_num_threads(threads);
+  check_conv1d_cases(cases, 400,
+                     [](const Tensor& x, const Tensor& w, const Tensor& b, const Conv1dCase& c) {
+                       return kernels::conv1d(x, w, b, c.p);
+                     });
 }
 
 kernels::cpu::Conv1dShape conv1d_shape(const Shape& x, const Shape& w,
@@ -156,12 +167,7 @@ kernels::cpu::Conv1dShape conv1d_shape(const Shape& x, const Shape& w,
 TEST_CASE("stride-1 conv1d by Winograd matches the naive convolution", "[kernels][conv1d]") {
   // Called directly, so that short shapes (which conv1d keeps on the implicit GEMM)
   // cover every tile, chunk and lane edge.
-  struct Case {
-    Shape x, w;
-    kernels::Conv1dParams p;
-    bool bias;
-  };
-  const std::vector<Case> cases = {
+  const std::vector<Conv1dCase> cases = {
       // 3 taps: F(4, 3), one chunk; a last tile group of one tile
       {{1, 16, 300}, {16, 16, 3}, conv1d_params(1, 1, 1, 1), true},
       // 4 taps, "same" padding impossible: the output is one shorter than the input
@@ -179,24 +185,15 @@ TEST_CASE("stride-1 conv1d by Winograd matches the naive convolution", "[kernels
       // fewer positions than lanes
       {{1, 4, 7}, {8, 4, 3}, conv1d_params(1, 1, 1, 1), true},
   };
-  const int threads = num_threads();
-  for (const int use_threads : {1, 3}) {
-    set_num_threads(use_threads);
-    uint64_t seed = 500;
-    for (const Case& c : cases) {
-      const Tensor x = random_tensor(c.x, ++seed);
-      const Tensor w = random_tensor(c.w, ++seed);
-      const Tensor b = c.bias ? random_tensor({c.w[0]}, ++seed) : Tensor();
-      const kernels::cpu::Conv1dShape s = conv1d_shape(c.x, c.w, c.p);
-      Tensor y = Tensor::empty({s.batch, s.out_channels, s.out_length}, DType::kF32);
-      kernels::cpu::conv1d_winograd(x.typed_data<float>(), w.typed_data<float>(),
-                                    c.bias ? b.typed_data<float>() : nullptr, y.typed_data<float>(),
-                                    s);
-      INFO("threads " << use_threads << " x " << shape_str(c.x) << " w " << shape_str(c.w));
-      CHECK(naive::mismatch(y, naive::conv1d(x, w, b, c.p), kTol) == "");
-    }
-  }
-  set_num_threads(threads);
+  check_conv1d_cases(
+      cases, 500, [](const Tensor& x, const Tensor& w, const Tensor& b, const Conv1dCase& c) {
+        const kernels::cpu::Conv1dShape s = conv1d_shape(c.x, c.w, c.p);
+        Tensor y = Tensor::empty({s.batch, s.out_channels, s.out_length}, DType::kF32);
+        kernels::cpu::conv1d_winograd(x.typed_data<float>(), w.typed_data<float>(),
+                                      c.bias ? b.typed_data<float>() : nullptr,
+                                      y.typed_data<float>(), s);
+        return y;
+      });
 }
 
 TEST_CASE("Winograd conv1d over several stripes matches the implicit GEMM", "[kernels][conv1d]") {
