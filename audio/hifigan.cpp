@@ -21,7 +21,7 @@ class Loader {
   // `expected` is the weight's shape. The bias must be [bias_size]; it may be
   // absent only when `bias_required` is false.
   HifiganConv conv(const std::string& name, const Shape& expected, int64_t bias_size,
-                   bool bias_required) const {
+                   bool bias_required, DType weight_dtype = DType::kF32) const {
     const std::string full = prefix_ + name;
     HifiganConv conv;
     conv.weight = load_weight(file_, full);
@@ -39,7 +39,7 @@ class Loader {
       conv.bias = conv.bias.to(device_);
     }
     // Folded (or converted) on the host; one copy to the device.
-    conv.weight = conv.weight.contiguous().to(device_);
+    conv.weight = conv.weight.to(weight_dtype).contiguous().to(device_);
     return conv;
   }
 
@@ -69,13 +69,13 @@ Tensor apply(const HifiganConv& conv, const Tensor& x, std::optional<float> leak
 }  // namespace
 
 Hifigan Hifigan::load(const std::filesystem::path& path, const HifiganConfig& config,
-                      const std::string& prefix, Device device) {
+                      const std::string& prefix, Device device, Precision precision) {
   const auto file = ModelFile::open(path);
-  return load(*file, config, prefix, device);
+  return load(*file, config, prefix, device, precision);
 }
 
 Hifigan Hifigan::load(const ModelFile& file, const HifiganConfig& config, const std::string& prefix,
-                      Device device) {
+                      Device device, Precision precision) {
   validate(config, file.path().string() + " (config)");
   std::string resolved = prefix;
   if (resolved.empty() && !has_weight(file, "conv_pre") && has_weight(file, "generator.conv_pre")) {
@@ -85,9 +85,13 @@ Hifigan Hifigan::load(const ModelFile& file, const HifiganConfig& config, const 
   Hifigan model;
   model.config_ = config;
   model.device_ = device;
+  model.precision_ = precision;
+  // The stride-1 convolutions with many output channels: what bf16 products speed up.
+  const DType product_dtype = precision == Precision::kBF16 ? DType::kBF16 : DType::kF32;
   const int channels = config.upsample_initial_channel;
 
-  model.conv_pre_ = loader.conv("conv_pre", {channels, config.num_mels, 7}, channels, false);
+  model.conv_pre_ =
+      loader.conv("conv_pre", {channels, config.num_mels, 7}, channels, false, product_dtype);
   model.conv_pre_.padding = 3;
 
   const int stages = static_cast<int>(config.upsample_rates.size());
@@ -115,13 +119,14 @@ Hifigan Hifigan::load(const ModelFile& file, const HifiganConfig& config, const 
       // has one list, convs.
       const std::string dilated = config.resblock == 1 ? ".convs1." : ".convs.";
       for (size_t c = 0; c < dilations.size(); ++c) {
-        HifiganConv conv = loader.conv(name + dilated + std::to_string(c), {ch, ch, k}, ch, true);
+        HifiganConv conv =
+            loader.conv(name + dilated + std::to_string(c), {ch, ch, k}, ch, true, product_dtype);
         conv.dilation = dilations[c];
         conv.padding = same_padding(k, dilations[c]);
         block.convs1.push_back(std::move(conv));
         if (config.resblock == 1) {
-          HifiganConv plain =
-              loader.conv(name + ".convs2." + std::to_string(c), {ch, ch, k}, ch, true);
+          HifiganConv plain = loader.conv(name + ".convs2." + std::to_string(c), {ch, ch, k},
+                                          ch, true, product_dtype);
           plain.padding = same_padding(k, 1);
           block.convs2.push_back(std::move(plain));
         }

@@ -11,11 +11,13 @@
 
 #include "audio/hifigan_config.h"
 #include "core/model_file.h"
+#include "core/precision.h"
 #include "core/tensor.h"
 
 namespace mmgen::audio {
 
-// One convolution: f32 weight (folded), optional bias, and its geometry.
+// One convolution: weight (folded; f32, or bf16 for the convolutions that multiply in
+// bf16), optional bias, and its geometry.
 struct HifiganConv {
   Tensor weight;  // Conv1d [out, in, k]; ConvTranspose1d [in, out, k]
   Tensor bias;    // [out] or undefined
@@ -38,13 +40,20 @@ class Hifigan {
   // {"generator": {...}}), "generator." is used. Every tensor's shape is checked
   // against `config`; errors name the file and the tensor. Weight norm is folded
   // on the host, then every weight is copied once to `device`, where vocode runs.
+  //
+  // With Precision::kBF16, conv_pre's and the resblocks' weights (all but a few percent
+  // of the products) are kept in bf16, which kernels::conv1d multiplies in bf16 where
+  // the CPU can (AMX); the upsamplers and conv_post stay f32 (docs/tts.md).
   static Hifigan load(const ModelFile& file, const HifiganConfig& config,
-                      const std::string& prefix = "", Device device = Device::cpu());
+                      const std::string& prefix = "", Device device = Device::cpu(),
+                      Precision precision = Precision::kF32);
   static Hifigan load(const std::filesystem::path& path, const HifiganConfig& config,
-                      const std::string& prefix = "", Device device = Device::cpu());
+                      const std::string& prefix = "", Device device = Device::cpu(),
+                      Precision precision = Precision::kF32);
 
   const HifiganConfig& config() const { return config_; }
   Device device() const { return device_; }
+  Precision precision() const { return precision_; }
 
   // mel: [N, num_mels, T] (or [num_mels, T]) on any device -> waveform f32
   // [N, 1, T * hop] in (-1, 1) on device(). `conditioning` ([N or 1, C, 1], C =
@@ -57,6 +66,7 @@ class Hifigan {
 
   HifiganConfig config_;
   Device device_;
+  Precision precision_ = Precision::kF32;
   HifiganConv conv_pre_;
   std::vector<HifiganConv> ups_;
   std::vector<HifiganResBlock> resblocks_;  // stage-major: stage * kernels + j

@@ -72,7 +72,7 @@ fs::path find_vits_config(const fs::path& model, const fs::path& voice_config,
 }
 
 TtsVoice TtsVoice::load(const fs::path& model, const fs::path& voice_config,
-                        const fs::path& vits_config, Device device) {
+                        const fs::path& vits_config, Device device, Precision precision) {
   MMGEN_CHECK(fs::exists(model), model.string(), ": model file not found");
   TtsVoice voice;
   voice.device_ = device;
@@ -86,13 +86,13 @@ TtsVoice TtsVoice::load(const fs::path& model, const fs::path& voice_config,
       std::make_shared<VitsDurationPredictor>(VitsDurationPredictor::load(weights, voice.config_));
   if (voice.config_.n_speakers > 0) {
     // The speaker-conditioned decoder is built per call inside Vits.
-    voice.vits_ = std::make_shared<Vits>(Vits::load(*file, voice.config_, device));
+    voice.vits_ = std::make_shared<Vits>(Vits::load(*file, voice.config_, device, precision));
     voice.emb_g_ =
         weights.tensor("emb_g.weight", {voice.config_.n_speakers, voice.config_.gin_channels});
   } else {
     voice.flow_ = std::make_shared<VitsFlow>(VitsFlow::load(weights, voice.config_));
     voice.decoder_ = std::make_shared<Hifigan>(
-        Hifigan::load(*file, voice.config_.decoder, prefix + "dec.", device));
+        Hifigan::load(*file, voice.config_.decoder, prefix + "dec.", device, precision));
   }
   return voice;
 }

@@ -42,12 +42,14 @@ Tensor generate_path(const Tensor& w_ceil, int64_t frames) {
   return Tensor::from_vector(path, {1, 1, frames, tokens});
 }
 
-Vits Vits::load(const std::filesystem::path& path, const VitsConfig& config, Device device) {
+Vits Vits::load(const std::filesystem::path& path, const VitsConfig& config, Device device,
+                Precision precision) {
   const auto file = ModelFile::open(path);
-  return load(*file, config, device);
+  return load(*file, config, device, precision);
 }
 
-Vits Vits::load(const ModelFile& file, const VitsConfig& config, Device device) {
+Vits Vits::load(const ModelFile& file, const VitsConfig& config, Device device,
+                Precision precision) {
   validate(config, file.path().string() + " (config)");
   const std::string prefix = detect_vits_prefix(file);
   const bool speakers = config.n_speakers > 0;
@@ -68,7 +70,8 @@ Vits Vits::load(const ModelFile& file, const VitsConfig& config, Device device) 
       std::make_shared<VitsDurationPredictor>(VitsDurationPredictor::load(weights, config));
   vits.flow_ = std::make_shared<VitsFlow>(VitsFlow::load(weights, config));
   vits.decoder_ =
-      std::make_shared<Hifigan>(Hifigan::load(file, config.decoder, prefix + "dec.", device));
+      std::make_shared<Hifigan>(
+      Hifigan::load(file, config.decoder, prefix + "dec.", device, precision));
   if (speakers) {
     vits.emb_g_ = weights.tensor("emb_g.weight", {config.n_speakers, config.gin_channels});
     vits.dec_cond_ =

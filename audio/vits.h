@@ -51,10 +51,12 @@ class Vits {
   // optionally under "model_g." or "generator."; weight norm is folded on the
   // host, then the weights are copied once to `device`, where infer runs (the
   // duration rounding, the alignment path and the stochastic duration
-  // predictor's spline are small host steps on values brought over).
-  static Vits load(const ModelFile& file, const VitsConfig& config, Device device = Device::cpu());
+  // predictor's spline are small host steps on values brought over). `precision` is
+  // the decoder's (Hifigan::load).
+  static Vits load(const ModelFile& file, const VitsConfig& config, Device device = Device::cpu(),
+                   Precision precision = Precision::kF32);
   static Vits load(const std::filesystem::path& path, const VitsConfig& config,
-                   Device device = Device::cpu());
+                   Device device = Device::cpu(), Precision precision = Precision::kF32);
 
   const VitsConfig& config() const { return config_; }
   Device device() const { return device_; }

@@ -296,6 +296,14 @@ void run_kernels(const Context& ctx) {
                         std::to_string(dilation),
                     2.0 * level.channels * level.channels * kernel * level.length,
                     [&] { return kernels::conv1d(x, w, bias, p); });
+        // bf16 weights: bf16 products (AMX tiles where the CPU has them).
+        const Tensor wh = w.to(DType::kBF16);
+        bench_flops(ctx,
+                    "conv1d " + std::to_string(level.channels) + "x" +
+                        std::to_string(level.length) + " k" + std::to_string(kernel) + " d" +
+                        std::to_string(dilation) + " bf16",
+                    2.0 * level.channels * level.channels * kernel * level.length,
+                    [&] { return kernels::conv1d(x, wh, bias, p); });
       }
     }
     struct Upsample {

@@ -15,6 +15,8 @@
 // With --device cuda the weights live on the GPU and the model runs there once
 // with all threads (phonemization and the small host steps use the CPU); every
 // stage's time ends with a wait for the device, and a warm-up run comes first.
+// Each model runs with the decoder in f32 and in bf16 (Precision::kBF16: bf16
+// products on AMX tiles where the CPU has them, widened weights elsewhere).
 //
 //   tts_bench [--threads N] [--quick] [--device cpu|cuda|cuda:N]
 
@@ -36,10 +38,12 @@
 #include "benchmarks/bench_util.h"
 #include "core/device.h"
 #include "core/error.h"
+#include "core/precision.h"
 #include "core/random.h"
 #include "core/safetensors.h"
 #include "core/tensor.h"
 #include "core/thread_pool.h"
+#include "kernels/cpu/amx.h"
 
 namespace mmgen::bench {
 namespace {
@@ -210,7 +214,7 @@ void write_voice_json(const fs::path& path) {
 void print_row(const char* label, int threads, double audio_s, const audio::TtsStageTimes& t,
                bool on_cpu) {
   const double rtf = t.total() / audio_s;
-  std::printf("%-8s %7d %8.2f s %9.3f %9.3f %9.3f %9.3f %9.3f %8.3f  %s\n", label, threads, audio_s,
+  std::printf("%-13s %7d %8.2f s %9.3f %9.3f %9.3f %9.3f %9.3f %8.3f  %s\n", label, threads, audio_s,
               t.phonemize, t.encoder, t.duration, t.flow, t.decoder, rtf,
               on_cpu && threads == 1
                   ? (rtf <= 0.1 ? "(target <= 0.1: met)" : "(target <= 0.1: missed)")
@@ -245,10 +249,19 @@ int run(int argc, char** argv) {
   }
   const int64_t vits_parameters = write_vits(dir / "medium.safetensors");
   write_voice_json(dir / "medium.onnx.json");
-  const audio::TtsVoice voice =
-      audio::TtsVoice::load(dir / "medium.safetensors", dir / "medium.onnx.json", {}, device);
+  const Precision precisions[] = {Precision::kF32, Precision::kBF16};
+  auto load_voice = [&](Precision precision) {
+    return audio::TtsVoice::load(dir / "medium.safetensors", dir / "medium.onnx.json", {}, device,
+                                 precision);
+  };
+  const audio::TtsVoice voice = load_voice(Precision::kF32);
   std::printf("VITS medium, random weights, %.1fM parameters (inference part), %d Hz\n",
               static_cast<double>(vits_parameters) / 1e6, voice.sample_rate());
+  if (on_cpu) {
+    std::printf("bf16 decoder: %s\n", kernels::cpu::amx_bf16_available()
+                                         ? "bf16 products on AMX tiles, f32 sums"
+                                         : "no AMX here: bf16 weights widened to f32");
+  }
 
   // Set the pace so that the text lasts about 10 s (2.5 s quick): a warm-up
   // run at length scale 1 measures it.
@@ -264,18 +277,24 @@ int run(int argc, char** argv) {
   tts.length_scale = static_cast<float>(std::max(0.1, target_s / warm_s));
   int64_t frames = 0;
   std::printf("text: %zu characters, length scale %.2f\n\n", text.size(), tts.length_scale);
-  std::printf("%-8s %7s %10s %9s %9s %9s %9s %9s %8s\n", "model", "threads", "audio", "phonem s",
+  std::printf("%-13s %7s %10s %9s %9s %9s %9s %9s %8s\n", "model", "threads", "audio", "phonem s",
               "encode s", "durat s", "flow s", "decode s", "RTF");
   // On a GPU the thread count only moves the small host steps: one row.
   const std::vector<int> thread_counts =
       on_cpu ? std::vector<int>{1, all_threads} : std::vector<int>{all_threads};
-  for (const int threads : thread_counts) {
-    if (threads != 1 && threads == all_threads && all_threads == 1) break;
-    set_num_threads(threads);
-    audio::TtsStageTimes times;
-    const std::vector<float> audio = voice.synthesize(text, tts, {}, &times);
-    frames = static_cast<int64_t>(audio.size()) / kHop;
-    print_row("VITS", threads, static_cast<double>(audio.size()) / kSampleRate, times, on_cpu);
+  for (const Precision precision : precisions) {
+    const audio::TtsVoice timed = precision == Precision::kF32 ? voice : load_voice(precision);
+    const std::string label = "VITS " + precision_name(precision);
+    if (!on_cpu) (void)timed.synthesize(kQuickText, tts);  // the new weights' first run
+    for (const int threads : thread_counts) {
+      if (threads != 1 && threads == all_threads && all_threads == 1) break;
+      set_num_threads(threads);
+      audio::TtsStageTimes times;
+      const std::vector<float> audio = timed.synthesize(text, tts, {}, &times);
+      frames = static_cast<int64_t>(audio.size()) / kHop;
+      print_row(label.c_str(), threads, static_cast<double>(audio.size()) / kSampleRate, times,
+                on_cpu);
+    }
   }
 
   // HiFi-GAN V1 on as many mel frames as the VITS output had.
@@ -283,28 +302,31 @@ int run(int argc, char** argv) {
   const audio::HifiganConfig config = decoder_config(80);
   add_decoder(hifigan, "", config, true);
   hifigan.write(dir / "hifigan_v1.safetensors");
-  const audio::Hifigan vocoder =
-      audio::Hifigan::load(dir / "hifigan_v1.safetensors", config, "", device);
   Tensor mel = Tensor::empty({1, 80, std::max<int64_t>(frames, 1)}, DType::kF32);
   fill_normal(mel.typed_data<float>(), mel.numel(), 7, 0);
   // The mel is on the device before timing (it comes from a front end there);
   // the first GPU run pays for library set-up and is not timed.
   mel = mel.to(device);
-  if (!on_cpu) wait_for(vocoder.vocode(mel));
   std::printf("\nHiFi-GAN V1, random weights, %.1fM parameters, %lld mel frames\n",
               static_cast<double>(hifigan.parameters()) / 1e6, static_cast<long long>(mel.dim(2)));
-  std::printf("%-8s %7s %10s %9s %8s\n", "model", "threads", "audio", "vocode s", "RTF");
-  for (const int threads : thread_counts) {
-    if (threads != 1 && all_threads == 1) break;
-    set_num_threads(threads);
-    const auto start = Clock::now();
-    const Tensor wav = vocoder.vocode(mel);
-    wait_for(wav);
-    const double seconds = seconds_since(start);
-    const double audio_s = static_cast<double>(wav.numel()) / kSampleRate;
-    std::printf("%-8s %7d %8.2f s %9.3f %8.3f\n", "HiFi-GAN", threads, audio_s, seconds,
-                seconds / audio_s);
-    std::fflush(stdout);
+  std::printf("%-13s %7s %10s %9s %8s\n", "model", "threads", "audio", "vocode s", "RTF");
+  for (const Precision precision : precisions) {
+    const audio::Hifigan vocoder =
+        audio::Hifigan::load(dir / "hifigan_v1.safetensors", config, "", device, precision);
+    const std::string label = "HiFi-GAN " + precision_name(precision);
+    if (!on_cpu) wait_for(vocoder.vocode(mel));
+    for (const int threads : thread_counts) {
+      if (threads != 1 && all_threads == 1) break;
+      set_num_threads(threads);
+      const auto start = Clock::now();
+      const Tensor wav = vocoder.vocode(mel);
+      wait_for(wav);
+      const double seconds = seconds_since(start);
+      const double audio_s = static_cast<double>(wav.numel()) / kSampleRate;
+      std::printf("%-13s %7d %8.2f s %9.3f %8.3f\n", label.c_str(), threads, audio_s, seconds,
+                  seconds / audio_s);
+      std::fflush(stdout);
+    }
   }
   return 0;
 }

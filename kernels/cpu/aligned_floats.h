@@ -1,4 +1,4 @@
-// A 64-byte aligned float buffer for kernel scratch: vector loads never straddle
+// 64-byte aligned buffers for kernel scratch: vector and tile loads never straddle
 // cache lines (std::vector's 16-byte alignment left them to chance).
 #pragma once
 
@@ -11,13 +11,14 @@
 namespace mmgen::kernels::cpu {
 
 // Grows, never shrinks; contents are not initialised and not kept across growth.
-class AlignedFloats {
+template <typename T>
+class AlignedBuffer {
  public:
-  float* get(size_t n) {
+  T* get(size_t n) {
     n = std::max<size_t>(n, 1);
     if (n > size_) {
-      const size_t bytes = (n * sizeof(float) + 63) / 64 * 64;
-      auto* p = static_cast<float*>(std::aligned_alloc(64, bytes));
+      const size_t bytes = (n * sizeof(T) + 63) / 64 * 64;
+      auto* p = static_cast<T*>(std::aligned_alloc(64, bytes));
       if (!p) throw std::bad_alloc();
       data_.reset(p);
       size_ = n;
@@ -27,10 +28,12 @@ class AlignedFloats {
 
  private:
   struct Free {
-    void operator()(float* p) const { std::free(p); }
+    void operator()(T* p) const { std::free(p); }
   };
-  std::unique_ptr<float, Free> data_;
+  std::unique_ptr<T, Free> data_;
   size_t size_ = 0;
 };
+
+using AlignedFloats = AlignedBuffer<float>;
 
 }  // namespace mmgen::kernels::cpu

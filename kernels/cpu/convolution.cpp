@@ -5,6 +5,7 @@
 #include <string_view>
 #include <vector>
 
+#include "kernels/cpu/conv1d_amx.h"
 #include "kernels/cpu/conv1d_direct.h"
 #include "kernels/cpu/conv1d_winograd.h"
 #include "kernels/cpu/cpu_backend.h"
@@ -196,13 +197,20 @@ Tensor conv1d_fused(const Tensor& x, const Tensor& weight, const Tensor& bias,
   g.out_h = 1;
   g.out_w = (g.width + 2 * g.pad_w - g.dilation_w * (g.kernel_w - 1) - 1) / g.stride_w + 1;
   Tensor y = Tensor::empty({g.batch, g.out_channels, g.out_w}, DType::kF32);
-  const Tensor w = f32_weight(weight);
   if (g.stride_w == 1) {
-    // Stride 1 (every vocoder convolution): Winograd's F(4, r) where it applies, else
-    // the implicit GEMM, which reads shifted rows of x in place of an im2col matrix.
     const Conv1dShape shape{g.batch, g.channels,   g.width,  g.out_channels, g.kernel_w,
                             g.pad_w, g.dilation_w, g.groups, g.out_w};
     const Conv1dFolds folds{input_slope, optional_data(residual)};
+    // bf16 weights ask for bf16 products: AMX tiles where the CPU has them; elsewhere the
+    // weights are widened and the f32 kernels below run.
+    if (weight.dtype() == DType::kBF16 && conv1d_amx_applies(shape)) {
+      conv1d_amx(x.typed_data<float>(), static_cast<const uint16_t*>(weight.data()),
+                 optional_data(bias), y.typed_data<float>(), shape, folds);
+      return y;
+    }
+    // Stride 1 (every vocoder convolution): Winograd's F(4, r) where it applies, else
+    // the implicit GEMM, which reads shifted rows of x in place of an im2col matrix.
+    const Tensor w = f32_weight(weight);
     if (winograd_conv1d_enabled() && conv1d_winograd_applies(shape)) {
       conv1d_winograd(x.typed_data<float>(), w.typed_data<float>(), optional_data(bias),
                       y.typed_data<float>(), shape, folds);
@@ -213,6 +221,7 @@ Tensor conv1d_fused(const Tensor& x, const Tensor& weight, const Tensor& bias,
     return y;
   }
   // Strided: the activation and the residual as separate passes.
+  const Tensor w = f32_weight(weight);
   const Tensor xa = input_slope == 1.0f ? x : unary(UnaryOp::kLeakyRelu, x, input_slope, 0.0f);
   conv_forward(xa.typed_data<float>(), w.typed_data<float>(), optional_data(bias),
                y.typed_data<float>(), g);

@@ -25,7 +25,9 @@ struct MatrixOperand {
 void gemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, bool trans_a,
           const MatrixOperand& b, float* c, int64_t ldc, bool accumulate = false);
 
-class AlignedFloats;
+template <typename T>
+class AlignedBuffer;
+using AlignedFloats = AlignedBuffer<float>;
 
 // B[k, n] converted and laid out in the kernel's panels once, for products with
 // many different A (attention reuses K and V for every block of queries).
