@@ -17,10 +17,11 @@ bool conv1d_amx_applies(const Conv1dShape& s);
 // bf16 (to nearest even, after the leaky ReLU) for the products, which accumulate in f32:
 // the error is that of bf16 inputs, a relative 2^-9 per product, not of f32 ones.
 //
-// The GEMM [O, K * C] x [K * C, L] runs as 16 x 16 tile products over 32 input
-// channels at a time. Its B operand is a bf16 copy of a stripe of x with channels
-// interleaved in pairs (the tile's layout for bf16 pairs), so the B tile of tap j is
-// that copy read j * dilation positions further on, with no other copy per tap.
+// Per tap the product is [L, C] x [C, O]: tiles of 16 positions x 32 input channels
+// times 32 input channels x 16 output channels, into 16 x 16 f32 accumulators. The
+// left operand is a bf16 copy of a stripe of x with positions as rows, so the tile of
+// tap j is that copy read j * dilation rows further on (always cache-line aligned);
+// the weights are packed once per call in the order the tiles read them.
 void conv1d_amx(const float* x, const uint16_t* weight, const float* bias, float* y,
                 const Conv1dShape& s, const Conv1dFolds& folds = {});
 
