@@ -51,10 +51,9 @@ class Loader {
 
 int same_padding(int kernel, int dilation) { return (kernel * dilation - dilation) / 2; }
 
-// conv(x), or conv(leaky_relu(x, slope)) + residual with the activation and the residual
-// folded into the convolution's own copies (as the separate ops, bit for bit).
-Tensor apply(const HifiganConv& conv, const Tensor& x, std::optional<float> leaky_slope = {},
-             const Tensor& residual = {}) {
+// conv(x), or conv(leaky_relu(x, slope)) with the activation folded into the
+// convolution's own copy of x (as the separate ops, bit for bit).
+Tensor apply(const HifiganConv& conv, const Tensor& x, std::optional<float> leaky_slope = {}) {
   ops::Conv1dParams params;
   params.stride = conv.stride;
   params.padding = conv.padding;
@@ -62,7 +61,6 @@ Tensor apply(const HifiganConv& conv, const Tensor& x, std::optional<float> leak
   ops::Conv1dFusion fusion;
   fusion.leaky_relu_input = leaky_slope.has_value();
   fusion.negative_slope = leaky_slope.value_or(0.0f);
-  fusion.residual = residual;
   return ops::conv1d(x, conv.weight, conv.bias, params, fusion);
 }
 
@@ -141,18 +139,16 @@ Hifigan Hifigan::load(const ModelFile& file, const HifiganConfig& config, const 
   return model;
 }
 
-Tensor Hifigan::resblock(const HifiganResBlock& block, const Tensor& input) const {
-  const float slope = config_.lrelu_slope;
-  Tensor x = input;
+kernels::ResidualStack Hifigan::stack(const HifiganResBlock& block) {
+  // Type 1: units conv2(lrelu(conv1(lrelu(x)))) + x; type 2: conv1(lrelu(x)) + x.
+  kernels::ResidualStack stack;
   for (size_t c = 0; c < block.convs1.size(); ++c) {
-    // x = conv2(lrelu(conv1(lrelu(x)))) + x, or conv1(lrelu(x)) + x without convs2.
-    if (block.convs2.empty()) {
-      x = apply(block.convs1[c], x, slope, x);
-    } else {
-      x = apply(block.convs2[c], apply(block.convs1[c], x, slope), slope, x);
-    }
+    kernels::ResidualUnit& unit = stack.emplace_back();
+    unit.push_back({block.convs1[c].weight, block.convs1[c].bias, block.convs1[c].dilation});
+    if (!block.convs2.empty())
+      unit.push_back({block.convs2[c].weight, block.convs2[c].bias, block.convs2[c].dilation});
   }
-  return x;
+  return stack;
 }
 
 Tensor Hifigan::vocode(const Tensor& mel, const Tensor& conditioning) const {
@@ -181,12 +177,9 @@ Tensor Hifigan::vocode(const Tensor& mel, const Tensor& conditioning) const {
     params.padding = ups_[i].padding;
     x = ops::conv_transpose1d(x, ups_[i].weight, ups_[i].bias, params);
     // Multi-receptive-field fusion: the mean of the stage's resblocks.
-    Tensor sum;
-    for (size_t j = 0; j < kernels; ++j) {
-      Tensor y = resblock(resblocks_[i * kernels + j], x);
-      sum = sum.defined() ? ops::add(sum, y) : y;
-    }
-    x = ops::scale(sum, 1.0f / static_cast<float>(kernels));
+    std::vector<kernels::ResidualStack> stacks;
+    for (size_t j = 0; j < kernels; ++j) stacks.push_back(stack(resblocks_[i * kernels + j]));
+    x = ops::residual_stacks_mean(x, stacks, config_.lrelu_slope);
   }
   x = apply(conv_post_, x, config_.final_lrelu_slope);
   return ops::tanh(x);

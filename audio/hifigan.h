@@ -13,6 +13,7 @@
 #include "core/model_file.h"
 #include "core/precision.h"
 #include "core/tensor.h"
+#include "kernels/ops.h"
 
 namespace mmgen::audio {
 
@@ -62,7 +63,8 @@ class Hifigan {
   Tensor vocode(const Tensor& mel, const Tensor& conditioning = {}) const;
 
  private:
-  Tensor resblock(const HifiganResBlock& block, const Tensor& x) const;
+  // A resblock as the residual stack kernels::residual_stacks_mean runs.
+  static kernels::ResidualStack stack(const HifiganResBlock& block);
 
   HifiganConfig config_;
   Device device_;

@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/linear_products.h"
+#include "kernels/cpu/residual_stacks_amx.h"
 #if MMGEN_HAS_CUDA
 #include "kernels/cuda/cuda_backend.h"
 #endif
@@ -359,6 +360,60 @@ Tensor conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
 #endif
   const float slope = fusion.leaky_relu_input ? fusion.negative_slope : 1.0f;
   return cpu::conv1d_fused(dense(x), dense(weight), b, p, slope, residual);
+}
+
+Tensor residual_stacks_mean(const Tensor& x, const std::vector<ResidualStack>& stacks,
+                            float negative_slope) {
+  const char* op = "residual_stacks_mean";
+  check_f32(op, "x", x);
+  check_rank(op, "x", x, 3, "[N, C, L]");
+  MMGEN_CHECK(!stacks.empty(), op, ": no stacks");
+  const int64_t channels = x.dim(1);
+  bool all_bf16 = true;
+  for (size_t i = 0; i < stacks.size(); ++i) {
+    MMGEN_CHECK(!stacks[i].empty(), op, ": stack ", i, " has no units");
+    for (size_t u = 0; u < stacks[i].size(); ++u) {
+      MMGEN_CHECK(!stacks[i][u].empty(), op, ": stack ", i, " unit ", u, " has no convolutions");
+      for (size_t c = 0; c < stacks[i][u].size(); ++c) {
+        const StackConv& conv = stacks[i][u][c];
+        const Tensor& w = conv.weight;
+        check_defined(op, "weight", w);
+        check_conv_weight(op, w);
+        check_devices(op, {{"x", &x}, {"weight", &w}, {"bias", &conv.bias}});
+        MMGEN_CHECK(w.ndim() == 3 && w.dim(0) == channels && w.dim(1) == channels &&
+                        w.dim(2) % 2 == 1 && conv.dilation >= 1,
+                    op, ": stack ", i, " unit ", u, " convolution ", c, ": weight ", desc(w),
+                    " with dilation ", conv.dilation, " must be [", channels, ", ", channels,
+                    ", k] with k odd and a dilation of at least 1 (x is ", desc(x), ")");
+        param_f32(op, "bias", conv.bias, channels);
+        all_bf16 &= w.dtype() == DType::kBF16;
+      }
+    }
+  }
+  if (x.device().is_cpu() && all_bf16 && cpu::residual_stacks_amx_applies(x.dim(1)))
+    return cpu::residual_stacks_mean_amx(dense(x), stacks, negative_slope);
+
+  // One conv1d per convolution, the activation and each unit's residual folded in.
+  Tensor sum;
+  for (const ResidualStack& stack : stacks) {
+    Tensor h = x;
+    for (const ResidualUnit& unit : stack) {
+      Tensor a = h;
+      for (size_t c = 0; c < unit.size(); ++c) {
+        Conv1dParams p;
+        p.dilation = unit[c].dilation;
+        p.padding = unit[c].dilation * (static_cast<int>(unit[c].weight.dim(2)) - 1) / 2;
+        Conv1dFusion fusion;
+        fusion.leaky_relu_input = true;
+        fusion.negative_slope = negative_slope;
+        if (c + 1 == unit.size()) fusion.residual = h;
+        a = conv1d(a, unit[c].weight, unit[c].bias, p, fusion);
+      }
+      h = a;
+    }
+    sum = sum.defined() ? add(sum, h) : h;
+  }
+  return stacks.size() == 1 ? sum : scale(sum, 1.0f / static_cast<float>(stacks.size()));
 }
 
 Tensor conv_transpose1d(const Tensor& x, const Tensor& weight, const Tensor& bias,

@@ -70,6 +70,30 @@ struct Conv1dFusion {
 // those ops one after the other.
 Tensor conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv1dParams& params,
               const Conv1dFusion& fusion);
+
+// ---- residual convolution stacks (HiFi-GAN's ResBlocks) ----------------------
+
+// One convolution of a residual stack: stride 1 and "same" padding (dilation * (k - 1)
+// / 2 for an odd k). weight: [C, C, k] (f32, f16 or bf16), bias: [C] or undefined.
+struct StackConv {
+  Tensor weight;
+  Tensor bias;
+  int dilation = 1;
+};
+// A residual unit: x + convs.back()(lrelu(... convs[0](lrelu(x)))); a stack applies its
+// units one after the other (a HiFi-GAN ResBlock: units of two convolutions in type 1,
+// of one in type 2).
+using ResidualUnit = std::vector<StackConv>;
+using ResidualStack = std::vector<ResidualUnit>;
+// The mean over `stacks` of each stack applied to x [N, C, L], with leaky_relu(.,
+// negative_slope) before every convolution: HiFi-GAN's multi-receptive-field fusion.
+// It rounds as the conv1d calls (with their folds), adds and scale it stands for. On a
+// CPU with AMX, when every weight is bf16, the stacks run stripe by stripe with their
+// activations in cache instead (bf16 products, f32 sums): x is read and the result
+// written once, not once per convolution.
+Tensor residual_stacks_mean(const Tensor& x, const std::vector<ResidualStack>& stacks,
+                            float negative_slope);
+
 // x: [N, C, L], weight: [C, O / groups, k] (PyTorch's ConvTranspose1d layout).
 // Output length (L - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1.
 Tensor conv_transpose1d(const Tensor& x, const Tensor& weight, const Tensor& bias = {},

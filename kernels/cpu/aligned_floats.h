@@ -25,6 +25,8 @@ class AlignedBuffer {
     }
     return data_.get();
   }
+  // What the last get() returned (null before the first).
+  T* data() const { return data_.get(); }
 
  private:
   struct Free {

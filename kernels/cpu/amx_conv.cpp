@@ -1,0 +1,214 @@
+#include "kernels/cpu/amx_conv.h"
+
+#include <algorithm>
+#include <cstdlib>
+
+#include "kernels/cpu/parallel.h"
+#include "kernels/cpu/simd.h"
+#include "kernels/cpu/transpose16.h"
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+namespace mmgen::kernels::cpu::amx {
+
+namespace {
+constexpr int64_t kTileElements = kTile * kBlock;  // bf16 values in one operand tile
+}  // namespace
+
+void PackedConv::pack(const uint16_t* weight, const float* bias, int64_t out_channels,
+                      int64_t channels, int64_t kernel) {
+  out_channels_ = out_channels;
+  channels_ = channels;
+  kernel_ = kernel;
+  const int64_t padded = padded_channels(), blocks = padded / kBlock;
+  const int64_t pair_elements = kernel * blocks * 2 * kTileElements;
+  const int64_t pairs = padded_out_channels() / kStep;
+  uint16_t* tiles = tiles_.get(static_cast<size_t>(pairs * pair_elements));
+  float* padded_bias = bias_.get(static_cast<size_t>(padded_out_channels()));
+  for (int64_t o = 0; o < padded_out_channels(); ++o)
+    padded_bias[o] = bias != nullptr && o < out_channels ? bias[o] : 0.0f;
+  parallel_tasks(pairs, [&](int64_t pair) {
+    // by_tap[o][j][c] = weight[o][c][j] for the pair's 32 output channels (zeros past
+    // the channels), then per tap, block and tile a 16 x 16 transpose of bf16 pairs:
+    // row r of a tile holds channels (2r, 2r + 1) of its 16 output channels.
+    thread_local AlignedBuffer<uint16_t> by_tap_buffer;
+    uint16_t* by_tap = by_tap_buffer.get(static_cast<size_t>(kStep * kernel * padded));
+    std::fill(by_tap, by_tap + kStep * kernel * padded, uint16_t{0});
+    for (int64_t i = 0; i < kStep && pair * kStep + i < out_channels; ++i) {
+      const uint16_t* src = weight + (pair * kStep + i) * channels * kernel;
+      uint16_t* dst = by_tap + i * kernel * padded;
+      for (int64_t c = 0; c < channels; ++c)
+        for (int64_t j = 0; j < kernel; ++j) dst[j * padded + c] = src[c * kernel + j];
+    }
+    uint16_t* out = tiles + pair * pair_elements;
+    for (int64_t j = 0; j < kernel; ++j)
+      for (int64_t cb = 0; cb < blocks; ++cb)
+        for (int64_t tile = 0; tile < 2; ++tile, out += kTileElements) {
+          const uint16_t* rows = by_tap + (tile * kTile * kernel + j) * padded + cb * kBlock;
+#if defined(__AVX512F__)
+          __m512 v[kTile];
+          for (int64_t n = 0; n < kTile; ++n) v[n] = _mm512_loadu_ps(rows + n * kernel * padded);
+          transpose16(v);
+          for (int64_t r = 0; r < kTile; ++r) _mm512_store_ps(out + r * kBlock, v[r]);
+#else
+          for (int64_t n = 0; n < kTile; ++n)
+            for (int64_t c = 0; c < kBlock; ++c)
+              out[(c / 2) * kBlock + n * 2 + c % 2] = rows[n * kernel * padded + c];
+#endif
+        }
+  });
+}
+
+#if MMGEN_HAVE_AMX
+
+void conv_rows(const uint16_t* in, const PackedConv& conv, int64_t dilation, float* out,
+               int64_t out_stride, int64_t count) {
+  const int64_t channels = conv.padded_channels(), blocks = channels / kBlock;
+  const int64_t row_bytes = channels * 2, out_bytes = out_stride * 4;
+  const int64_t pair_elements = conv.kernel() * blocks * 2 * kTileElements;
+  const float* bias = conv.bias();
+  // Output channels in groups whose weights stay in L2 while every position passes.
+  static const int64_t budget = getenv("GB") ? atol(getenv("GB")) : (384 << 10);
+  const int64_t group = std::max<int64_t>(kStep, budget / (pair_elements * 2) * kStep);
+  for (int64_t g0 = 0; g0 < conv.padded_out_channels(); g0 += group)
+  for (int64_t t = 0; t < count; t += kStep) {
+    for (int64_t o0 = g0; o0 < std::min(g0 + group, conv.padded_out_channels()); o0 += kStep) {
+      // Accumulator 2 a + b: positions t + 16 a .., output channels o0 + 16 b ..;
+      // each starts as its bias row, repeated (a row stride of 0).
+      _tile_loadd(0, bias + o0, 0);
+      _tile_loadd(1, bias + o0 + kTile, 0);
+      _tile_loadd(2, bias + o0, 0);
+      _tile_loadd(3, bias + o0 + kTile, 0);
+      const uint16_t* w = conv.tiles() + o0 / kStep * pair_elements;
+      for (int64_t j = 0; j < conv.kernel(); ++j) {
+        const uint16_t* a = in + (t + j * dilation) * channels;
+        for (int64_t cb = 0; cb < blocks; ++cb, w += 2 * kTileElements) {
+          _tile_loadd(4, a + cb * kBlock, row_bytes);
+          _tile_loadd(5, a + kTile * channels + cb * kBlock, row_bytes);
+          _tile_loadd(6, w, 64);
+          _tile_loadd(7, w + kTileElements, 64);
+          _tile_dpbf16ps(0, 4, 6);
+          _tile_dpbf16ps(1, 4, 7);
+          _tile_dpbf16ps(2, 5, 6);
+          _tile_dpbf16ps(3, 5, 7);
+        }
+      }
+      float* y = out + t * out_stride + o0;
+      _tile_stored(0, y, out_bytes);
+      _tile_stored(1, y + kTile, out_bytes);
+      _tile_stored(2, y + kTile * out_stride, out_bytes);
+      _tile_stored(3, y + kTile * out_stride + kTile, out_bytes);
+    }
+  }
+}
+
+namespace {
+
+// 16 floats of a channel-major row from position pos, zero outside [0, length).
+inline __m512 load_positions(const float* row, int64_t pos, int64_t length) {
+  if (pos >= 0 && pos + kTile <= length) return _mm512_loadu_ps(row + pos);
+  const int64_t lo = std::max<int64_t>(0, -pos), hi = std::min<int64_t>(kTile, length - pos);
+  if (hi <= lo) return _mm512_setzero_ps();
+  const __mmask16 mask = static_cast<__mmask16>(((1u << (hi - lo)) - 1) << lo);
+  return _mm512_maskz_loadu_ps(mask, row + pos);
+}
+
+// Two 16-float vectors as 32 bf16 values, a's first (round to nearest even).
+inline __m512i bf16_pair(__m512 a, __m512 b) {
+  return reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(b, a));
+}
+
+}  // namespace
+
+void bf16_rows_from_channels(const float* x, int64_t channels, int64_t length, int64_t pos0,
+                             int64_t count, float slope, uint16_t* rows, int64_t row_stride) {
+  // Per 16 positions and 32 channels: each channel pair as one bf16 pair per position
+  // (16 32-bit values), then a 16 x 16 transpose of those pairs.
+  const __m512i interleave =
+      _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22,
+                       6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+  const bool leaky = slope != 1.0f;
+  const __m512 vslope = _mm512_set1_ps(slope);
+  auto load = [&](int64_t c, int64_t pos) {
+    if (c >= channels) return _mm512_setzero_ps();
+    const __m512 v = load_positions(x + c * length, pos, length);
+    return leaky ? leaky_value(v, vslope) : v;
+  };
+  for (int64_t cb = 0; cb < row_stride; cb += kBlock) {
+    for (int64_t u = 0; u < count; u += kTile) {
+      __m512 pairs[kTile];
+      for (int64_t r = 0; r < kTile; ++r) {
+        const int64_t c = cb + 2 * r;
+        pairs[r] = _mm512_castsi512_ps(_mm512_permutexvar_epi16(
+            interleave, bf16_pair(load(c, pos0 + u), load(c + 1, pos0 + u))));
+      }
+      transpose16(pairs);
+      for (int64_t n = 0; n < kTile; ++n) _mm512_store_ps(rows + (u + n) * row_stride + cb, pairs[n]);
+    }
+  }
+}
+
+void f32_rows_from_channels(const float* x, int64_t channels, int64_t length, int64_t pos0,
+                            int64_t count, float* rows, int64_t row_stride) {
+  for (int64_t cb = 0; cb < row_stride; cb += kTile) {
+    for (int64_t u = 0; u < count; u += kTile) {
+      __m512 v[kTile];
+      for (int64_t r = 0; r < kTile; ++r)
+        v[r] = cb + r < channels ? load_positions(x + (cb + r) * length, pos0 + u, length)
+                                 : _mm512_setzero_ps();
+      transpose16(v);
+      for (int64_t n = 0; n < kTile; ++n) _mm512_store_ps(rows + (u + n) * row_stride + cb, v[n]);
+    }
+  }
+}
+
+void bf16_rows_from_rows(const float* in, int64_t count, int64_t pos0, int64_t length, float slope,
+                         uint16_t* out, int64_t row_stride) {
+  const bool leaky = slope != 1.0f;
+  const __m512 vslope = _mm512_set1_ps(slope);
+  for (int64_t u = 0; u < count; ++u) {
+    uint16_t* dst = out + u * row_stride;
+    const int64_t pos = pos0 + u;
+    if (pos < 0 || pos >= length) {
+      for (int64_t c = 0; c < row_stride; c += kBlock)
+        _mm512_store_si512(dst + c, _mm512_setzero_si512());
+      continue;
+    }
+    const float* src = in + u * row_stride;
+    for (int64_t c = 0; c < row_stride; c += kBlock) {
+      __m512 a = _mm512_load_ps(src + c), b = _mm512_load_ps(src + c + kTile);
+      if (leaky) {
+        a = leaky_value(a, vslope);
+        b = leaky_value(b, vslope);
+      }
+      _mm512_store_si512(dst + c, bf16_pair(a, b));
+    }
+  }
+}
+
+void channels_from_rows(const float* rows, int64_t row_stride, int64_t channels, int64_t count,
+                        float scale, const float* residual, float* y, int64_t length,
+                        int64_t pos0) {
+  const __m512 vscale = _mm512_set1_ps(scale);
+  for (int64_t cb = 0; cb < channels; cb += kTile) {
+    for (int64_t u = 0; u < count; u += kTile) {
+      __m512 v[kTile];
+      for (int64_t n = 0; n < kTile; ++n) v[n] = _mm512_load_ps(rows + (u + n) * row_stride + cb);
+      transpose16(v);
+      const int64_t valid = std::min(kTile, count - u);
+      const __mmask16 mask = static_cast<__mmask16>((1u << valid) - 1);
+      for (int64_t r = 0; r < kTile && cb + r < channels; ++r) {
+        const int64_t at = (cb + r) * length + pos0 + u;
+        __m512 out = _mm512_mul_ps(v[r], vscale);
+        if (residual != nullptr) out = _mm512_add_ps(out, _mm512_maskz_loadu_ps(mask, residual + at));
+        _mm512_mask_storeu_ps(y + at, mask, out);
+      }
+    }
+  }
+}
+
+#endif
+
+}  // namespace mmgen::kernels::cpu::amx

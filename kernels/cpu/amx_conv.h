@@ -1,0 +1,83 @@
+// Building blocks of the AMX convolutions (conv1d_amx.cpp, residual_stacks_amx.cpp):
+// stride-1 conv1d over position-major bf16 rows on AMX tiles, and the conversions
+// between PyTorch's channel-major [C, L] rows and position-major [L, C] ones.
+//
+// Per tap the product is [L, C] x [C, O]: tiles of 16 positions x 32 input channels
+// times 32 input channels x 16 output channels, into 16 x 16 f32 accumulators. With
+// positions as rows, the tile of tap j is the input read j * dilation rows further on,
+// always cache-line aligned, and the accumulators are rows of the output.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/cpu/aligned_floats.h"
+#include "kernels/cpu/amx.h"
+
+namespace mmgen::kernels::cpu::amx {
+
+constexpr int64_t kBlock = 32;        // input channels per tile row (16 bf16 pairs)
+constexpr int64_t kTile = 16;         // rows and f32 columns of a tile
+constexpr int64_t kStep = 2 * kTile;  // positions and output channels per 2 x 2 tiles
+
+inline int64_t round_up(int64_t a, int64_t b) { return (a + b - 1) / b * b; }
+
+// A conv1d's weights in the order the tiles read them, and its bias, both padded to
+// whole tiles with zeros.
+class PackedConv {
+ public:
+  // weight: bf16 (raw 16-bit values) [out_channels, channels, kernel]; bias: f32
+  // [out_channels] or null.
+  void pack(const uint16_t* weight, const float* bias, int64_t out_channels, int64_t channels,
+            int64_t kernel);
+
+  int64_t out_channels() const { return out_channels_; }
+  int64_t channels() const { return channels_; }
+  int64_t kernel() const { return kernel_; }
+  int64_t padded_out_channels() const { return round_up(out_channels_, kStep); }
+  int64_t padded_channels() const { return round_up(channels_, kBlock); }
+  // For each pair of output-channel tiles, each tap and each block of 32 input channels:
+  // two tiles of 16 bf16 pairs x 16 output channels.
+  const uint16_t* tiles() const { return tiles_.data(); }
+  const float* bias() const { return bias_.data(); }  // padded_out_channels() values
+
+ private:
+  int64_t out_channels_ = 0, channels_ = 0, kernel_ = 0;
+  AlignedBuffer<uint16_t> tiles_;
+  AlignedFloats bias_;
+};
+
+#if MMGEN_HAVE_AMX
+
+// out[p][o] = bias[o] + sum_j sum_c in[p + j * dilation][c] * weight[o][c][j] for p in
+// [0, round_up(count, 32)) and o < padded_out_channels(). `in` has rows of
+// padded_channels() bf16 values, of which rows [0, round_up(count, 32) + dilation *
+// (kernel - 1)) are read; `out` has rows of out_stride floats (a multiple of 16).
+// Needs this thread's tiles configured (TileScope).
+void conv_rows(const uint16_t* in, const PackedConv& conv, int64_t dilation, float* out,
+               int64_t out_stride, int64_t count);
+
+// rows[u][c] = bf16(leaky(x[c][pos0 + u])) for u in [0, count) (a multiple of 16) and c
+// below the row length `row_stride` (a multiple of 32): zero outside x's `length`
+// positions and past its `channels`. x is channel-major f32 [channels, length].
+void bf16_rows_from_channels(const float* x, int64_t channels, int64_t length, int64_t pos0,
+                             int64_t count, float slope, uint16_t* rows, int64_t row_stride);
+
+// rows[u][c] = x[c][pos0 + u] in f32, with the same zeros.
+void f32_rows_from_channels(const float* x, int64_t channels, int64_t length, int64_t pos0,
+                            int64_t count, float* rows, int64_t row_stride);
+
+// out[u][c] = bf16(leaky(in[u][c])) for u in [0, count) and c < row_stride (a multiple of
+// 32); rows whose position pos0 + u lies outside [0, length) become zero (the padding a
+// convolution of them sees).
+void bf16_rows_from_rows(const float* in, int64_t count, int64_t pos0, int64_t length, float slope,
+                         uint16_t* out, int64_t row_stride);
+
+// y[c][pos0 + u] = scale * rows[u][c] + residual[c][pos0 + u] (residual may be null)
+// for u < count and c < channels; y and residual are channel-major [channels, length].
+void channels_from_rows(const float* rows, int64_t row_stride, int64_t channels, int64_t count,
+                        float scale, const float* residual, float* y, int64_t length,
+                        int64_t pos0);
+
+#endif
+
+}  // namespace mmgen::kernels::cpu::amx
