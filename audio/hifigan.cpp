@@ -84,7 +84,7 @@ Hifigan Hifigan::load(const ModelFile& file, const HifiganConfig& config, const 
   model.config_ = config;
   model.device_ = device;
   model.precision_ = precision;
-  // The stride-1 convolutions with many output channels: what bf16 products speed up.
+  // Every convolution but conv_post (one output channel: nothing for tiles to share).
   const DType product_dtype = precision == Precision::kBF16 ? DType::kBF16 : DType::kF32;
   const int channels = config.upsample_initial_channel;
 
@@ -98,7 +98,8 @@ Hifigan Hifigan::load(const ModelFile& file, const HifiganConfig& config, const 
     const int out = config.stage_channels(i);
     const int rate = config.upsample_rates[i];
     const int kernel = config.upsample_kernel_sizes[i];
-    HifiganConv up = loader.conv("ups." + std::to_string(i), {in, out, kernel}, out, true);
+    HifiganConv up =
+        loader.conv("ups." + std::to_string(i), {in, out, kernel}, out, true, product_dtype);
     up.stride = rate;
     up.padding = (kernel - rate) / 2;
     model.ups_.push_back(std::move(up));

@@ -42,9 +42,8 @@ class Hifigan {
   // against `config`; errors name the file and the tensor. Weight norm is folded
   // on the host, then every weight is copied once to `device`, where vocode runs.
   //
-  // With Precision::kBF16, conv_pre's and the resblocks' weights (all but a few percent
-  // of the products) are kept in bf16, which kernels::conv1d multiplies in bf16 where
-  // the CPU can (AMX); the upsamplers and conv_post stay f32 (docs/tts.md).
+  // With Precision::kBF16 every weight but conv_post's (one output channel) is kept in
+  // bf16, which the convolutions multiply in bf16 where the CPU can (AMX; docs/tts.md).
   static Hifigan load(const ModelFile& file, const HifiganConfig& config,
                       const std::string& prefix = "", Device device = Device::cpu(),
                       Precision precision = Precision::kF32);

@@ -8,6 +8,7 @@
 #include "kernels/cpu/conv1d_amx.h"
 #include "kernels/cpu/conv1d_direct.h"
 #include "kernels/cpu/conv1d_winograd.h"
+#include "kernels/cpu/conv_transpose1d_amx.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/parallel.h"
@@ -244,6 +245,16 @@ Tensor conv_transpose1d(const Tensor& x, const Tensor& weight, const Tensor& bia
   const int64_t out_channels = group_out * groups;
   const int64_t out_length =
       (length - 1) * p.stride - 2 * p.padding + p.dilation * (kernel - 1) + p.output_padding + 1;
+  // bf16 weights ask for bf16 products (as in conv1d).
+  const ConvTranspose1dShape amx_shape{batch,    channels,  length,    out_channels,
+                                       kernel,   p.stride,  p.padding, out_length};
+  if (weight.dtype() == DType::kBF16 && groups == 1 && p.dilation == 1 &&
+      conv_transpose1d_amx_applies(amx_shape)) {
+    Tensor y = Tensor::empty({batch, out_channels, out_length}, DType::kF32);
+    conv_transpose1d_amx(x.typed_data<float>(), static_cast<const uint16_t*>(weight.data()),
+                         optional_data(bias), y.typed_data<float>(), amx_shape);
+    return y;
+  }
   Tensor y = Tensor::zeros({batch, out_channels, out_length}, DType::kF32);
   const Tensor w = f32_weight(weight);
   const float* xp = x.typed_data<float>();

@@ -107,3 +107,170 @@ TEST_CASE("the AMX conv1d applies to one group and at least 16 output channels",
 
 }  // namespace
 }  // namespace mmgen
+
+namespace mmgen {
+namespace {
+
+// residual_stacks_mean spelled out: one conv1d per convolution with its folds, then the
+// sum and the mean.
+Tensor composed_stacks_mean(const Tensor& x, const std::vector<kernels::ResidualStack>& stacks,
+                            float slope) {
+  Tensor sum;
+  for (const kernels::ResidualStack& stack : stacks) {
+    Tensor h = x;
+    for (const kernels::ResidualUnit& unit : stack) {
+      Tensor a = h;
+      for (size_t c = 0; c < unit.size(); ++c) {
+        const int k = static_cast<int>(unit[c].weight.dim(2));
+        kernels::Conv1dFusion fusion;
+        fusion.leaky_relu_input = true;
+        fusion.negative_slope = slope;
+        if (c + 1 == unit.size()) fusion.residual = h;
+        a = kernels::conv1d(a, unit[c].weight, unit[c].bias,
+                            params(unit[c].dilation * (k - 1) / 2, unit[c].dilation), fusion);
+      }
+      h = a;
+    }
+    sum = sum.defined() ? kernels::add(sum, h) : h;
+  }
+  return stacks.size() == 1 ? sum : kernels::scale(sum, 1.0f / static_cast<float>(stacks.size()));
+}
+
+// HiFi-GAN ResBlocks over `channels`: type 1 (units of a dilated and a plain
+// convolution) or type 2 (one dilated convolution per unit), one stack per kernel.
+std::vector<kernels::ResidualStack> resblocks(int64_t channels, const std::vector<int>& kernels,
+                                              const std::vector<int>& dilations, bool type1,
+                                              DType dtype, uint64_t seed) {
+  std::vector<kernels::ResidualStack> stacks;
+  for (const int k : kernels) {
+    kernels::ResidualStack& stack = stacks.emplace_back();
+    for (const int d : dilations) {
+      kernels::ResidualUnit& unit = stack.emplace_back();
+      for (int c = 0; c < (type1 ? 2 : 1); ++c) {
+        const Tensor w = random_tensor({channels, channels, k}, ++seed, -0.1f, 0.1f).to(dtype);
+        // Every other convolution without a bias.
+        const Tensor b = seed % 2 ? random_tensor({channels}, ++seed, -0.1f, 0.1f) : Tensor();
+        unit.push_back({w, b, c == 0 ? d : 1});
+      }
+    }
+  }
+  return stacks;
+}
+
+TEST_CASE("residual_stacks_mean rounds as the conv1d calls it stands for",
+          "[kernels][conv1d][resblock]") {
+  const Tensor x = random_tensor({2, 12, 300}, 960);
+  for (const bool type1 : {true, false}) {
+    const auto stacks = resblocks(12, {3, 7, 11}, {1, 3, 5}, type1, DType::kF32, 961);
+    const Tensor expected = composed_stacks_mean(x, stacks, 0.1f);
+    CHECK(test::compare(kernels::residual_stacks_mean(x, stacks, 0.1f), expected).max_abs == 0.0);
+  }
+  // One stack: no mean to take.
+  const auto one = resblocks(12, {3}, {1, 2}, true, DType::kF32, 970);
+  CHECK(test::compare(kernels::residual_stacks_mean(x, one, 0.2f),
+                      composed_stacks_mean(x, one, 0.2f))
+            .max_abs == 0.0);
+}
+
+TEST_CASE("residual_stacks_mean with bf16 weights matches the conv1d calls",
+          "[kernels][conv1d][resblock][bf16]") {
+  if (!amx()) WARN("no AMX here: the stacks run as conv1d calls with widened weights");
+  struct Case {
+    Shape x;
+    std::vector<int> kernels, dilations;
+    bool type1;
+  };
+  const std::vector<Case> cases = {
+      // HiFi-GAN V1's last level over several stripes, two images
+      {{2, 32, 4000}, {3, 7, 11}, {1, 3, 5}, true},
+      // fewer positions than the receptive field: every row touches the padding
+      {{1, 32, 40}, {3, 7, 11}, {1, 3, 5}, true},
+      // 48 channels (a zero-padded block), type 2 units
+      {{1, 48, 700}, {3, 5}, {1, 2}, false},
+  };
+  const int threads = num_threads();
+  for (const int use_threads : {1, 3}) {
+    set_num_threads(use_threads);
+    uint64_t seed = 980;
+    for (const Case& c : cases) {
+      const Tensor x = random_tensor(c.x, ++seed);
+      const auto stacks = resblocks(c.x[1], c.kernels, c.dilations, c.type1, DType::kBF16, ++seed);
+      seed += 100;
+      INFO("threads " << use_threads << " x " << shape_str(c.x));
+      // The fused stacks round each convolution's input to bf16 as conv1d does; sums in
+      // another order can round an input the other way, so not bit for bit.
+      const test::Difference d = test::compare(kernels::residual_stacks_mean(x, stacks, 0.1f),
+                                               composed_stacks_mean(x, stacks, 0.1f));
+      INFO("max_abs " << d.max_abs << " rel_l2 " << d.rel_l2);
+      CHECK(d.rel_l2 < 1e-4);
+    }
+  }
+  set_num_threads(threads);
+}
+
+TEST_CASE("residual_stacks_mean names the convolution with a bad shape",
+          "[kernels][conv1d][resblock]") {
+  const Tensor x = random_tensor({1, 8, 50}, 990);
+  auto stacks = resblocks(8, {3}, {1, 3}, true, DType::kF32, 991);
+  stacks[0][1][1].weight = random_tensor({8, 8, 4}, 992);
+  CHECK_THROWS_WITH(kernels::residual_stacks_mean(x, stacks, 0.1f),
+                    Catch::Contains("stack 0 unit 1 convolution 1: weight f32[8, 8, 4]") &&
+                        Catch::Contains("k odd"));
+  CHECK_THROWS_WITH(kernels::residual_stacks_mean(x, {}, 0.1f), Catch::Contains("no stacks"));
+}
+
+}  // namespace
+}  // namespace mmgen
+
+namespace mmgen {
+namespace {
+
+kernels::Conv1dParams transposed(int stride, int padding, int output_padding = 0) {
+  kernels::Conv1dParams p;
+  p.stride = stride;
+  p.padding = padding;
+  p.output_padding = output_padding;
+  return p;
+}
+
+TEST_CASE("conv_transpose1d with bf16 weights sums bf16 products in f32",
+          "[kernels][conv_transpose1d][bf16]") {
+  if (!amx()) WARN("no AMX here: bf16 weights are widened and the f32 kernels run");
+  struct Case {
+    Shape x, w;
+    kernels::Conv1dParams p;
+    bool bias;
+  };
+  const std::vector<Case> cases = {
+      // HiFi-GAN V1's upsamplers: kernel 16 stride 8, kernel 4 stride 2
+      {{1, 64, 40}, {64, 32, 16}, transposed(8, 4), true},
+      {{2, 32, 300}, {32, 16, 4}, transposed(2, 1), true},
+      // several stripes (about 680 inputs each here)
+      {{1, 64, 1500}, {64, 32, 4}, transposed(2, 1), true},
+      // a kernel that is not a multiple of the stride; output padding; 20 channels in,
+      // 48 out (zero-padded blocks); no bias
+      {{1, 20, 33}, {20, 48, 5}, transposed(2, 0, 1), false},
+      // padding wider than the stride; one input position
+      {{1, 32, 1}, {32, 16, 16}, transposed(8, 4), true},
+      {{1, 32, 9}, {32, 16, 7}, transposed(3, 5), true},
+  };
+  const int threads = num_threads();
+  for (const int use_threads : {1, 3}) {
+    set_num_threads(use_threads);
+    uint64_t seed = 1000;
+    for (const Case& c : cases) {
+      const Tensor x = random_tensor(c.x, ++seed);
+      const Tensor w = random_tensor(c.w, ++seed).to(DType::kBF16);
+      const Tensor b = c.bias ? random_tensor({c.w[1]}, ++seed) : Tensor();
+      INFO("threads " << use_threads << " x " << shape_str(c.x) << " w " << shape_str(c.w)
+                      << " stride " << c.p.stride);
+      CHECK(naive::mismatch(kernels::conv_transpose1d(x, w, b, c.p),
+                            naive::conv_transpose1d(product_input(x, 1.0f), w, b, c.p),
+                            1e-5) == "");
+    }
+  }
+  set_num_threads(threads);
+}
+
+}  // namespace
+}  // namespace mmgen

@@ -1,0 +1,105 @@
+#include "kernels/cpu/conv_transpose1d_amx.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "core/error.h"
+#include "kernels/cpu/amx_conv.h"
+#include "kernels/cpu/parallel.h"
+
+namespace mmgen::kernels::cpu {
+
+#if MMGEN_HAVE_AMX
+
+namespace {
+
+using amx::kStep;
+using amx::kTile;
+using amx::round_up;
+
+// A stripe's bf16 rows of x and f32 rows of y stay in L2 beside the packed weights.
+constexpr int64_t kStripeBytes = 256 << 10;
+
+int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+
+}  // namespace
+
+bool conv_transpose1d_amx_applies(const ConvTranspose1dShape& s) {
+  return s.out_channels >= kTile && amx_bf16_available();
+}
+
+void conv_transpose1d_amx(const float* x, const uint16_t* weight, const float* bias, float* y,
+                          const ConvTranspose1dShape& s) {
+  MMGEN_CHECK(conv_transpose1d_amx_applies(s),
+              "conv_transpose1d_amx: AMX is not available for this shape");
+  // Phase r's taps, latest input first: taps[j] = r + (taps - 1 - j) * stride, zero
+  // where that passes the kernel.
+  const int64_t taps = (s.kernel + s.stride - 1) / s.stride;
+  std::vector<amx::PackedConv> phases(static_cast<size_t>(s.stride));
+  std::vector<uint16_t> phase_weight(static_cast<size_t>(s.out_channels * s.channels * taps));
+  for (int64_t r = 0; r < s.stride; ++r) {
+    for (int64_t o = 0; o < s.out_channels; ++o)
+      for (int64_t c = 0; c < s.channels; ++c)
+        for (int64_t j = 0; j < taps; ++j) {
+          const int64_t k = r + (taps - 1 - j) * s.stride;
+          phase_weight[(o * s.channels + c) * taps + j] =
+              k < s.kernel ? weight[(c * s.out_channels + o) * s.kernel + k] : uint16_t{0};
+        }
+    phases[r].pack(phase_weight.data(), bias, s.out_channels, s.channels, taps);
+  }
+  const int64_t channels = phases[0].padded_channels();
+  const int64_t out_channels = phases[0].padded_out_channels();
+
+  // Input positions m (each giving outputs m * stride + r - padding) in stripes of a
+  // multiple of 32: from the first m whose last phase lands at or after 0 to the last
+  // whose first phase lands before out_length.
+  const int64_t m_first = floor_div(s.padding - s.stride + 1, s.stride);
+  const int64_t m_end = floor_div(s.out_length + s.padding - 1, s.stride) + 1;
+  const int64_t per_m = channels * 2 + s.stride * out_channels * 4;
+  const int64_t fit = std::max(kStep, kStripeBytes / per_m / kStep * kStep);
+  const int64_t stripe = std::min(fit, round_up(m_end - m_first, kStep));
+  const int64_t stripes = (m_end - m_first + stripe - 1) / stripe;
+
+  parallel_tasks(s.batch * stripes, [&](int64_t task) {
+    const int64_t n = task / stripes, m0 = m_first + task % stripes * stripe;
+    const int64_t ms = std::min(stripe, m_end - m0);
+    const int64_t rows = round_up(ms, kStep) + round_up(taps - 1, kTile);
+    thread_local AlignedBuffer<uint16_t> in_buffer;
+    thread_local AlignedFloats out_buffer;
+    uint16_t* in = in_buffer.get(static_cast<size_t>(rows * channels));
+    // (Past the rows conv_rows writes, one more tile of rows for channels_from_rows to
+    // read and not store.)
+    float* out = out_buffer.get(
+        static_cast<size_t>((round_up(ms, kStep) * s.stride + kTile) * out_channels));
+    // Row i of `in` is x at m0 - (taps - 1) + i; row m * stride + r of `out` is output
+    // position (m0 + m) * stride + r - padding.
+    amx::bf16_rows_from_channels(x + n * s.channels * s.length, s.channels, s.length,
+                                 m0 - (taps - 1), rows, 1.0f, in, channels);
+    {
+      const TileScope tiles;
+      for (int64_t r = 0; r < s.stride; ++r)
+        amx::conv_rows(in, phases[r], 1, out + r * out_channels, s.stride * out_channels, ms);
+    }
+    const int64_t pos0 = m0 * s.stride - s.padding;
+    const int64_t first = std::max<int64_t>(0, -pos0);
+    const int64_t last = std::min(ms * s.stride, s.out_length - pos0);
+    if (last > first) {
+      amx::channels_from_rows(out + first * out_channels, out_channels, s.out_channels,
+                              last - first, 1.0f, nullptr,
+                              y + n * s.out_channels * s.out_length, s.out_length, pos0 + first);
+    }
+  });
+}
+
+#else
+
+bool conv_transpose1d_amx_applies(const ConvTranspose1dShape&) { return false; }
+
+void conv_transpose1d_amx(const float*, const uint16_t*, const float*, float*,
+                          const ConvTranspose1dShape&) {
+  MMGEN_CHECK(false, "conv_transpose1d_amx: this build has no AMX kernels");
+}
+
+#endif
+
+}  // namespace mmgen::kernels::cpu
