@@ -9,6 +9,7 @@
 #include "audio/mel.h"
 #include "audio/tts.h"
 #include "core/error.h"
+#include "core/precision.h"
 #include "pipelines/node_context.h"
 #include "pipelines/node_types.h"
 #include "pipelines/phoneme_timings.h"
@@ -18,16 +19,29 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// The vocoder arithmetic field of audio.tts and audio.vocode.
+FieldSpec precision_field() {
+  FieldSpec f = text_field("precision",
+                           "vocoder arithmetic: \"f32\" (the reference's) or \"bf16\" (bf16 "
+                           "products, about three times faster on CPUs with AMX)",
+                           "f32");
+  f.check = [](const Value& v) { (void)parse_precision(v.text, "precision"); };
+  return f;
+}
+
 void run_tts(NodeContext& c) {
   const fs::path model = c.file("model");
+  const Precision precision = parse_precision(c.text("precision"), "precision");
   const fs::path voice_json = c.has("config") ? c.file("config") : audio::find_voice_config(model);
   const fs::path vits_json =
       audio::find_vits_config(model, voice_json, c.has("vits_config") ? c.file("vits_config") : "");
   const auto voice = c.models().get<audio::TtsVoice>(
-      ModelCache::key("tts", model, c.device(), voice_json.string() + "|" + vits_json.string()),
+      ModelCache::key("tts", model, c.device(),
+                      voice_json.string() + "|" + vits_json.string() + "|" +
+                          precision_name(precision)),
       [&] {
         return std::make_shared<const audio::TtsVoice>(
-            audio::TtsVoice::load(model, voice_json, vits_json, c.device()));
+            audio::TtsVoice::load(model, voice_json, vits_json, c.device(), precision));
       });
   audio::TtsOptions options = voice->default_options();
   options.speaker = c.integer("speaker");
@@ -92,6 +106,7 @@ NodeSpec tts_node() {
       scale_field("length_scale", "speaking pace (> 1 is slower; default: the voice's)"),
       scale_field("noise_scale", "prior noise scale (default: the voice's)"),
       scale_field("noise_w", "duration noise scale (default: the voice's)"),
+      precision_field(),
       seed_field()};
   s.outputs = {{"audio", PortType::kAudio, "mono speech at the voice's sample rate"}};
   s.run = run_tts;
@@ -116,18 +131,21 @@ struct Vocoder {
 
 void run_vocode(NodeContext& c) {
   const fs::path model = c.file("model");
+  const Precision precision = parse_precision(c.text("precision"), "precision");
   const fs::path config_path =
       c.has("config") ? c.file("config") : model.parent_path() / "config.json";
   MMGEN_CHECK(fs::exists(config_path), config_path.string(),
               ": HiFi-GAN config not found; give it in the field \"config\"");
   const auto vocoder = c.models().get<Vocoder>(
-      ModelCache::key("hifigan", model, c.device(), config_path.string()), [&] {
+      ModelCache::key("hifigan", model, c.device(),
+                      config_path.string() + "|" + precision_name(precision)),
+      [&] {
         const nlohmann::json json = read_json(config_path);
         auto v = std::make_shared<Vocoder>();
         v->config = audio::hifigan_config_from_json(json, config_path.string());
         v->mel = audio::mel_settings_from_json(json, config_path.string());
         v->model = std::make_shared<const audio::Hifigan>(
-            audio::Hifigan::load(model, v->config, "", c.device()));
+            audio::Hifigan::load(model, v->config, "", c.device(), precision));
         return std::shared_ptr<const Vocoder>(std::move(v));
       });
   const audio::WavAudio& input = *c.value("audio").audio;
@@ -157,7 +175,8 @@ NodeSpec vocode_node() {
   s.fields = {
       file_field("model", "HiFi-GAN generator checkpoint"),
       file_field("config", "HiFi-GAN config.json (default: config.json beside the model)", true),
-      port_field("audio", PortType::kAudio, "audio at the config's sampling_rate")};
+      port_field("audio", PortType::kAudio, "audio at the config's sampling_rate"),
+      precision_field()};
   s.outputs = {{"audio", PortType::kAudio, "the resynthesised audio"}};
   s.run = run_vocode;
   return s;

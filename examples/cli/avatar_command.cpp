@@ -16,6 +16,7 @@
 #include "core/progress.h"
 #include "examples/cli/commands.h"
 #include "examples/cli/device_option.h"
+#include "examples/cli/precision_option.h"
 #include "examples/cli/voice_loading.h"
 #include "pipelines/phoneme_timings.h"
 #include "vision/avatar_audio_drive.h"
@@ -46,6 +47,7 @@ struct AvatarCliOptions {
   std::optional<uint64_t> seed;
   std::string models;
   std::string device = "cpu";
+  std::string precision = "f32";
 };
 
 // The speech to animate: mono samples and, for text, when each phoneme sounds.
@@ -71,7 +73,8 @@ Speech speech_from_wav(const std::string& path) {
 }
 
 Speech speech_from_text(const AvatarCliOptions& o, uint64_t seed, Device device) {
-  const audio::TtsVoice voice = load_cli_voice(o.model, o.voice_config, o.vits_config, device);
+  const audio::TtsVoice voice = load_cli_voice(o.model, o.voice_config, o.vits_config, device,
+                                               resolve_precision(o.precision));
   audio::TtsOptions options = voice.default_options();
   options.speaker = o.speaker;
   options.seed = seed;
@@ -102,6 +105,7 @@ int run_avatar(const AvatarCliOptions& o) {
   MMGEN_CHECK(dir.empty() || fs::is_directory(dir), o.output, ": the folder ", dir.string(),
               " does not exist");
   const Device device = resolve_device(o.device);
+  (void)resolve_precision(o.precision);  // a bad value fails before any work
   const uint64_t seed = o.seed ? *o.seed : std::random_device{}();
   const auto start = std::chrono::steady_clock::now();
 
@@ -186,6 +190,7 @@ Command make_avatar_command() {
                     "Folder with the face-api model files (default: $MMGEN_FACE_MODELS_DIR or "
                     "the one scripts/fetch_face_models.sh fills)");
     add_device_option(*app, o.device);
+    add_precision_option(*app, o.precision);
     self.app = app;
   };
   command.run = [options] { return run_avatar(*options); };

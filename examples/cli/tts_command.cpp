@@ -20,6 +20,7 @@
 #include "core/progress.h"
 #include "examples/cli/commands.h"
 #include "examples/cli/device_option.h"
+#include "examples/cli/precision_option.h"
 #include "examples/cli/voice_loading.h"
 
 namespace mmgen::cli {
@@ -39,6 +40,7 @@ struct TtsCliOptions {
   std::optional<uint64_t> seed;
   std::optional<int> sample_rate;
   std::string device = "cpu";
+  std::string precision = "f32";
 };
 
 // Samples in (-1, 1) -> 16-bit little-endian PCM as encode_wav rounds them.
@@ -66,6 +68,7 @@ int run_tts(const TtsCliOptions& o) {
   MMGEN_CHECK(!o.sample_rate || *o.sample_rate > 0, "--sample-rate must be positive, got ",
               o.sample_rate.value_or(0), " Hz");
   const Device device = resolve_device(o.device);
+  const Precision precision = resolve_precision(o.precision);
   std::string text = o.text;
   if (text.empty()) text.assign(std::istreambuf_iterator<char>(std::cin), {});
   MMGEN_CHECK(text.find_first_not_of(" \t\r\n") != std::string::npos,
@@ -74,7 +77,7 @@ int run_tts(const TtsCliOptions& o) {
   text.erase(text.find_last_not_of(" \t\r\n") + 1);
 
   const auto start = std::chrono::steady_clock::now();
-  const audio::TtsVoice voice = load_cli_voice(o.model, o.voice_config, o.vits_config, device);
+  const audio::TtsVoice voice = load_cli_voice(o.model, o.voice_config, o.vits_config, device, precision);
   const int rate = o.sample_rate.value_or(voice.sample_rate());
   // Checks the rate pair before any synthesis (libsamplerate's factor limits).
   (void)audio::resampled_frames(0, voice.sample_rate(), rate);
@@ -149,6 +152,7 @@ Command make_tts_command() {
     app->add_option("--sample-rate", o.sample_rate,
                     "Output sample rate in Hz (default: the voice's; other rates are resampled)");
     add_device_option(*app, o.device);
+    add_precision_option(*app, o.precision);
     self.app = app;
   };
   command.run = [options] { return run_tts(*options); };

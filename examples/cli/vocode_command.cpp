@@ -17,6 +17,7 @@
 #include "core/progress.h"
 #include "examples/cli/commands.h"
 #include "examples/cli/device_option.h"
+#include "examples/cli/precision_option.h"
 
 namespace mmgen::cli {
 namespace {
@@ -29,6 +30,7 @@ struct VocodeOptions {
   std::string input;
   std::string output;
   std::string device = "cpu";
+  std::string precision = "f32";
 };
 
 nlohmann::json read_json(const fs::path& path) {
@@ -44,6 +46,7 @@ nlohmann::json read_json(const fs::path& path) {
 int run_vocode(const VocodeOptions& o) {
   MMGEN_CHECK(fs::exists(o.model), o.model, ": model file not found");
   const Device device = resolve_device(o.device);
+  const Precision precision = resolve_precision(o.precision);
   const fs::path config_path =
       o.config.empty() ? fs::path(o.model).parent_path() / "config.json" : fs::path(o.config);
   MMGEN_CHECK(fs::exists(config_path), config_path.string(),
@@ -75,7 +78,7 @@ int run_vocode(const VocodeOptions& o) {
   }
 
   const auto start = std::chrono::steady_clock::now();
-  const audio::Hifigan vocoder = audio::Hifigan::load(o.model, config, "", device);
+  const audio::Hifigan vocoder = audio::Hifigan::load(o.model, config, "", device, precision);
   const Tensor spectrogram =
       audio::mel_spectrogram(Tensor::from_vector(mono, {static_cast<int64_t>(mono.size())}), mel);
   audio::WavAudio out;
@@ -109,6 +112,7 @@ Command make_vocode_command() {
         ->required();
     app->add_option("-o,--output", o.output, "Output WAV file (16-bit PCM)")->required();
     add_device_option(*app, o.device);
+    add_precision_option(*app, o.precision);
     self.app = app;
   };
   command.run = [options] { return run_vocode(*options); };

@@ -25,13 +25,14 @@ fs::path find_beside(const std::string& given, const fs::path& model) {
 }  // namespace
 
 audio::TtsVoice load_cli_voice(const std::string& model, const std::string& voice_config,
-                               const std::string& vits_config, Device device) {
+                               const std::string& vits_config, Device device,
+                               Precision precision) {
   const fs::path weights = resolve_model_argument(model);
   const fs::path voice_json =
       voice_config.empty() ? audio::find_voice_config(weights) : find_beside(voice_config, weights);
   MMGEN_CHECK(fs::exists(voice_json), voice_json.string(), ": voice config not found");
   const fs::path vits_json = audio::find_vits_config(weights, voice_json, vits_config);
-  return audio::TtsVoice::load(weights, voice_json, vits_json, device);
+  return audio::TtsVoice::load(weights, voice_json, vits_json, device, precision);
 }
 
 }  // namespace mmgen::cli

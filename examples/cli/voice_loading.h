@@ -7,6 +7,7 @@
 
 #include "audio/tts.h"
 #include "core/device.h"
+#include "core/precision.h"
 
 namespace mmgen::cli {
 
@@ -15,6 +16,7 @@ inline constexpr const char* kDefaultVoice = "espeak-vits";
 
 // Throws Error naming the model or config that cannot be found or read.
 audio::TtsVoice load_cli_voice(const std::string& model, const std::string& voice_config,
-                               const std::string& vits_config, Device device);
+                               const std::string& vits_config, Device device,
+                               Precision precision = Precision::kF32);
 
 }  // namespace mmgen::cli
