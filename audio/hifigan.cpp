@@ -4,6 +4,7 @@
 
 #include "audio/weight_norm.h"
 #include "core/error.h"
+#include "core/log.h"
 #include "kernels/ops.h"
 
 namespace mmgen::audio {
@@ -83,6 +84,16 @@ Hifigan Hifigan::load(const ModelFile& file, const HifiganConfig& config, const 
   Hifigan model;
   model.config_ = config;
   model.device_ = device;
+  if (precision == Precision::kBF16 && !ops::bf16_products_available(device)) {
+    if (device.is_cpu()) {
+      log_warn("HiFi-GAN: bf16 products need a CPU with AMX, and this one has none (or "
+               "MMGEN_AMX=0 is set): the vocoder runs in f32");
+    } else {
+      log_warn("HiFi-GAN: bf16 products run on CPUs with AMX only: on ", device.str(),
+               " the vocoder runs in f32");
+    }
+    precision = Precision::kF32;
+  }
   model.precision_ = precision;
   // Every convolution but conv_post (one output channel: nothing for tiles to share).
   const DType product_dtype = precision == Precision::kBF16 ? DType::kBF16 : DType::kF32;

@@ -43,7 +43,9 @@ class Hifigan {
   // on the host, then every weight is copied once to `device`, where vocode runs.
   //
   // With Precision::kBF16 every weight but conv_post's (one output channel) is kept in
-  // bf16, which the convolutions multiply in bf16 where the CPU can (AMX; docs/tts.md).
+  // bf16, which the convolutions multiply in bf16 (docs/tts.md). That needs a CPU with
+  // AMX (kernels::bf16_products_available); elsewhere the model stays f32 and says so
+  // in the log, and precision() tells which it is.
   static Hifigan load(const ModelFile& file, const HifiganConfig& config,
                       const std::string& prefix = "", Device device = Device::cpu(),
                       Precision precision = Precision::kF32);

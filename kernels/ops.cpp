@@ -12,6 +12,7 @@
 
 #include "core/error.h"
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/amx.h"
 #include "kernels/cpu/linear_products.h"
 #include "kernels/cpu/residual_stacks_amx.h"
 #if MMGEN_HAS_CUDA
@@ -414,6 +415,10 @@ Tensor residual_stacks_mean(const Tensor& x, const std::vector<ResidualStack>& s
     sum = sum.defined() ? add(sum, h) : h;
   }
   return stacks.size() == 1 ? sum : scale(sum, 1.0f / static_cast<float>(stacks.size()));
+}
+
+bool bf16_products_available(Device device) {
+  return device.is_cpu() && cpu::amx_bf16_available();
 }
 
 Tensor conv_transpose1d(const Tensor& x, const Tensor& weight, const Tensor& bias,

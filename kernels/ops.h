@@ -94,6 +94,11 @@ using ResidualStack = std::vector<ResidualUnit>;
 Tensor residual_stacks_mean(const Tensor& x, const std::vector<ResidualStack>& stacks,
                             float negative_slope);
 
+// Whether conv1d, conv_transpose1d and residual_stacks_mean multiply bf16 weights in
+// bf16 on `device` (a CPU with AMX). Elsewhere they widen bf16 weights to f32 on every
+// call: slower than f32 weights, for no gain in precision.
+bool bf16_products_available(Device device);
+
 // x: [N, C, L], weight: [C, O / groups, k] (PyTorch's ConvTranspose1d layout).
 // Output length (L - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1.
 Tensor conv_transpose1d(const Tensor& x, const Tensor& weight, const Tensor& bias = {},

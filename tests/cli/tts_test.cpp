@@ -256,3 +256,46 @@ TEST_CASE("mmgen tts and vocode refuse a device this build or machine lacks", "[
 }
 
 }  // namespace mmgen
+
+namespace mmgen {
+namespace {
+
+// Signal-to-noise ratio of `b` against `a`, in dB (infinity when equal).
+double snr_db(const std::vector<float>& a, const std::vector<float>& b) {
+  double signal = 0, noise = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    signal += static_cast<double>(a[i]) * a[i];
+    noise += static_cast<double>(a[i] - b[i]) * (a[i] - b[i]);
+  }
+  return noise == 0 ? INFINITY : 10.0 * std::log10(signal / noise);
+}
+
+TEST_CASE("mmgen tts --precision bf16 speaks within bf16 rounding of f32", "[cli][tts][bf16]") {
+  const fs::path dir = test::temp_dir("cli_tts_precision");
+  const std::string text = " -t 'The quick brown fox jumps over the lazy dog.' --seed 2 -o ";
+  const fs::path f32 = dir / "f32.wav", bf16 = dir / "bf16.wav";
+  REQUIRE(run("tts" + text + quoted(f32.string())).exit_code == 0);
+  const CliRun r = run("tts --precision bf16" + text + quoted(bf16.string()));
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  const audio::WavAudio a = audio::read_wav(f32), b = audio::read_wav(bf16);
+  // The durations come from the f32 parts of the model: the same length.
+  REQUIRE(a.samples.size() == b.samples.size());
+  const double snr = snr_db(a.samples, b.samples);
+  INFO("SNR " << snr << " dB");
+  if (r.output.find("need a CPU with AMX") == std::string::npos) {
+    CHECK(snr > 40.0);  // the default voice measures about 52 dB
+    CHECK(snr < 120.0);
+  } else {
+    CHECK(snr == INFINITY);  // no AMX: the vocoder stays f32
+  }
+
+  const CliRun bad = run("tts --precision f16 -t Hi -o " + quoted((dir / "bad.wav").string()));
+  CHECK(bad.exit_code == 1);
+  CHECK_THAT(bad.output, Contains("--precision: unknown precision 'f16': expected f32 or bf16"));
+  CHECK(count_lines(bad.output) == 1);
+  CHECK_FALSE(fs::exists(dir / "bad.wav"));
+}
+
+}  // namespace
+}  // namespace mmgen
