@@ -1,11 +1,13 @@
 // kernel_bench: throughput of the core kernels next to the machine's limits.
 //
 // First it measures the bounds of the cores in use (peak f32 FMA rate with
-// register-blocked independent accumulators, and streaming memory bandwidth),
-// then the kernels at the sizes the models use, each printed as
+// register-blocked independent accumulators; where the CPU has AMX, the peak of bf16
+// tile products held in tile registers; and streaming memory bandwidth), then the
+// kernels at the sizes the models use, each printed as
 //   <name>  <value> <unit>  (<pct>% of <bound name> <bound value>)
-// Compute-bound kernels are compared with the FMA peak, memory-bound ones with
-// the bandwidth. With a CUDA device present the GPU kernels follow.
+// Compute-bound kernels are compared with the FMA peak (lines with bf16 weights with the
+// tile peak, where they run on tiles), memory-bound ones with the bandwidth. With a
+// CUDA device present the GPU kernels follow.
 //
 //   kernel_bench [--threads N] [--quick] [--json FILE]
 #include <algorithm>
@@ -33,6 +35,7 @@
 #include "core/error.h"
 #include "core/tensor.h"
 #include "core/thread_pool.h"
+#include "kernels/cpu/amx.h"
 #include "kernels/ops.h"
 #include "kernels/random.h"
 
@@ -161,6 +164,26 @@ Bound measure_peak_fma(int threads, bool quick) {
   return {"peak fma", best, "GFLOP/s"};
 }
 
+// The same with AMX tile products (bf16 in, f32 sums), where the CPU has them.
+std::optional<Bound> measure_peak_tiles(int threads, bool quick) {
+  if (!kernels::cpu::amx_bf16_available()) return std::nullopt;
+  const int64_t iterations = quick ? 200'000 : 2'000'000;
+  double best = 0;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    std::vector<std::thread> pool;
+    std::vector<float> sink(threads);
+    const auto start = Clock::now();
+    for (int t = 0; t < threads; ++t)
+      pool.emplace_back([&, t] { sink[t] = kernels::cpu::tile_product_loop(iterations); });
+    for (auto& thread : pool) thread.join();
+    const double seconds = seconds_since(start);
+    const double flops = 2.0 * 4 * 16 * 16 * 32 * static_cast<double>(iterations) * threads;
+    best = std::max(best, flops / seconds / 1e9);
+    if (sink[0] == 12345.0f) std::printf(" ");  // keeps the results alive
+  }
+  return Bound{"peak tiles bf16", best, "GFLOP/s"};
+}
+
 Bound measure_bandwidth(bool quick) {
   return {"memory bandwidth", bench::measure_triad_bandwidth_gbs(quick), "GB/s"};
 }
@@ -190,6 +213,7 @@ struct Context {
   std::string backend;
   bool quick;
   std::optional<Bound> peak;       // compute bound
+  std::optional<Bound> tile_peak;  // compute bound of bf16 products (AMX), where there
   std::optional<Bound> bandwidth;  // memory bound
   double min_seconds;
 };
@@ -214,6 +238,16 @@ void bench_flops(const Context& ctx, const std::string& name, double flops,
   if (!selected(name)) return;
   const double seconds = best_time([&] { sync(fn()); }, ctx.min_seconds);
   report({name, ctx.backend, flops / seconds / 1e9, "GFLOP/s", ctx.peak, seconds});
+}
+
+// A line with bf16 weights: against the tile peak where bf16 products run on tiles.
+void bench_bf16_flops(const Context& ctx, const std::string& name, double flops,
+                      const std::function<Tensor()>& fn) {
+  if (!selected(name)) return;
+  const double seconds = best_time([&] { sync(fn()); }, ctx.min_seconds);
+  const bool tiles = ctx.tile_peak && kernels::bf16_products_available(ctx.device);
+  report({name, ctx.backend, flops / seconds / 1e9, "GFLOP/s", tiles ? ctx.tile_peak : ctx.peak,
+          seconds});
 }
 
 void bench_bytes(const Context& ctx, const std::string& name, double bytes,
@@ -298,7 +332,7 @@ void run_kernels(const Context& ctx) {
                     [&] { return kernels::conv1d(x, w, bias, p); });
         // bf16 weights: bf16 products (AMX tiles where the CPU has them).
         const Tensor wh = w.to(DType::kBF16);
-        bench_flops(ctx,
+        bench_bf16_flops(ctx,
                     "conv1d " + std::to_string(level.channels) + "x" +
                         std::to_string(level.length) + " k" + std::to_string(kernel) + " d" +
                         std::to_string(dilation) + " bf16",
@@ -320,12 +354,43 @@ void run_kernels(const Context& ctx) {
       kernels::Conv1dParams p;
       p.stride = u.stride;
       p.padding = (u.kernel - u.stride) / 2;
-      bench_flops(ctx,
-                  "conv_transpose1d " + std::to_string(u.in) + "x" + std::to_string(u.length) +
-                      "->" + std::to_string(u.out) + " k" + std::to_string(u.kernel) + " s" +
-                      std::to_string(u.stride),
-                  2.0 * u.in * u.out * u.kernel * u.length,
-                  [&] { return kernels::conv_transpose1d(x, w, bias, p); });
+      const std::string name = "conv_transpose1d " + std::to_string(u.in) + "x" +
+                               std::to_string(u.length) + "->" + std::to_string(u.out) + " k" +
+                               std::to_string(u.kernel) + " s" + std::to_string(u.stride);
+      const double flops = 2.0 * u.in * u.out * u.kernel * u.length;
+      bench_flops(ctx, name, flops, [&] { return kernels::conv_transpose1d(x, w, bias, p); });
+      const Tensor wh = w.to(DType::kBF16);
+      bench_bf16_flops(ctx, name + " bf16", flops,
+                       [&] { return kernels::conv_transpose1d(x, wh, bias, p); });
+    }
+    // A level's multi-receptive-field block: three ResBlocks (kernels 3, 7, 11; units of
+    // a convolution at dilation 1, 3, 5 and one at 1), averaged.
+    for (const Level& level : levels) {
+      const Tensor x = randn(ctx, {1, level.channels, level.length}, 24);
+      std::vector<kernels::ResidualStack> f32, bf16;
+      uint64_t stream = 25;
+      double flops = 0;
+      for (const int64_t kernel : {3, 7, 11}) {
+        kernels::ResidualStack& a = f32.emplace_back();
+        kernels::ResidualStack& b = bf16.emplace_back();
+        for (const int dilation : {1, 3, 5}) {
+          kernels::ResidualUnit& ua = a.emplace_back();
+          kernels::ResidualUnit& ub = b.emplace_back();
+          for (const int d : {dilation, 1}) {
+            const Tensor w = kernels::scale(
+                randn(ctx, {level.channels, level.channels, kernel}, ++stream), 0.02f);
+            const Tensor bias = randn(ctx, {level.channels}, ++stream);
+            ua.push_back({w, bias, d});
+            ub.push_back({w.to(DType::kBF16), bias, d});
+            flops += 2.0 * level.channels * level.channels * kernel * level.length;
+          }
+        }
+      }
+      const std::string name = "resblocks " + std::to_string(level.channels) + "x" +
+                               std::to_string(level.length) + " k3,7,11";
+      bench_flops(ctx, name, flops, [&] { return kernels::residual_stacks_mean(x, f32, 0.1f); });
+      bench_bf16_flops(ctx, name + " bf16", flops,
+                       [&] { return kernels::residual_stacks_mean(x, bf16, 0.1f); });
     }
   }
 
@@ -399,11 +464,14 @@ int run(int argc, char** argv) {
   std::printf("kernel_bench: %s, %d threads, %s%s\n", cpu_model().c_str(), threads, kIsa,
               options.quick ? " (quick sizes)" : "");
 
-  Context cpu{Device::cpu(), "cpu",        options.quick,
+  Context cpu{Device::cpu(), "cpu",        options.quick, std::nullopt,
               std::nullopt,  std::nullopt, options.quick ? 0.05 : 0.3};
   std::printf("-- machine bounds (cpu)\n");
   cpu.peak = measure_peak_fma(threads, options.quick);
   report({"peak fma f32 (" + std::string(kIsa) + ")", "cpu", cpu.peak->value, "GFLOP/s", {}, 0});
+  cpu.tile_peak = measure_peak_tiles(threads, options.quick);
+  if (cpu.tile_peak)
+    report({"peak tiles bf16 (AMX)", "cpu", cpu.tile_peak->value, "GFLOP/s", {}, 0});
   cpu.bandwidth = measure_bandwidth(options.quick);
   report({"memory bandwidth (triad)", "cpu", cpu.bandwidth->value, "GB/s", {}, 0});
   report({"parallel_for round trip", "cpu", measure_parallel_for_us(options.quick), "us", {}, 0});
@@ -411,7 +479,7 @@ int run(int argc, char** argv) {
   run_kernels(cpu);
 
   if (cuda_available()) {
-    Context gpu{Device::cuda(), "cuda",       options.quick,
+    Context gpu{Device::cuda(), "cuda",       options.quick, std::nullopt,
                 std::nullopt,   std::nullopt, options.quick ? 0.05 : 0.3};
     std::printf("-- machine bounds (cuda:0)\n");
     // Device-to-device copy of a large buffer: read + write bytes.

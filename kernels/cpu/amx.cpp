@@ -57,11 +57,38 @@ TileScope::TileScope() {
 
 TileScope::~TileScope() { _tile_release(); }
 
+float tile_product_loop(int64_t iterations) {
+  const TileScope tiles;
+  alignas(64) static uint16_t operand[16 * 32];
+  for (uint16_t& v : operand) v = 0x3f80;  // 1.0
+  alignas(64) float first[4][16 * 16];
+  _tile_zero(0);
+  _tile_zero(1);
+  _tile_zero(2);
+  _tile_zero(3);
+  _tile_loadd(4, operand, 64);
+  _tile_loadd(5, operand, 64);
+  _tile_loadd(6, operand, 64);
+  _tile_loadd(7, operand, 64);
+  for (int64_t i = 0; i < iterations; ++i) {
+    _tile_dpbf16ps(0, 4, 6);
+    _tile_dpbf16ps(1, 4, 7);
+    _tile_dpbf16ps(2, 5, 6);
+    _tile_dpbf16ps(3, 5, 7);
+  }
+  _tile_stored(0, first[0], 64);
+  _tile_stored(1, first[1], 64);
+  _tile_stored(2, first[2], 64);
+  _tile_stored(3, first[3], 64);
+  return first[0][0] + first[1][0] + first[2][0] + first[3][0];
+}
+
 #else
 
 bool amx_bf16_available() { return false; }
 TileScope::TileScope() = default;
 TileScope::~TileScope() = default;
+float tile_product_loop(int64_t) { return 0.0f; }
 
 #endif
 

@@ -32,6 +32,12 @@ static_assert(sizeof(TileConfig) == 64);
 
 // Loads the 16 x 64-byte configuration for this thread on construction and releases the
 // tile state on destruction (so idle threads do not carry 8 KiB of it across switches).
+// Runs `iterations` rounds of four independent 16 x 16 x 32 bf16 tile products on
+// operands held in tile registers (what bounds a tile kernel: nothing is loaded) and
+// returns the sum of the accumulators' first values (for the caller to keep). With
+// amx_bf16_available() only; each round is 4 * 16 * 16 * 32 multiply-adds.
+float tile_product_loop(int64_t iterations);
+
 class TileScope {
  public:
   TileScope();

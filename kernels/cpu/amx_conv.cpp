@@ -1,3 +1,6 @@
+// GCC 12 reports false "may be used uninitialized" warnings inside the AVX-512 shuffle
+// intrinsics of the transposes (_mm512_undefined_ps).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include "kernels/cpu/amx_conv.h"
 
 #include <algorithm>
@@ -17,22 +20,50 @@ namespace {
 constexpr int64_t kTileElements = kTile * kBlock;  // bf16 values in one operand tile
 }  // namespace
 
-void PackedConv::pack(const uint16_t* weight, const float* bias, int64_t out_channels,
-                      int64_t channels, int64_t kernel) {
+void PackedConv::allocate(const float* bias, int64_t out_channels, int64_t channels,
+                          int64_t kernel) {
   out_channels_ = out_channels;
   channels_ = channels;
   kernel_ = kernel;
-  const int64_t padded = padded_channels(), blocks = padded / kBlock;
-  const int64_t pair_elements = kernel * blocks * 2 * kTileElements;
-  const int64_t pairs = padded_out_channels() / kStep;
-  uint16_t* tiles = tiles_.get(static_cast<size_t>(pairs * pair_elements));
+  tiles_.get(static_cast<size_t>(padded_out_channels() / kStep * pair_elements()));
   float* padded_bias = bias_.get(static_cast<size_t>(padded_out_channels()));
   for (int64_t o = 0; o < padded_out_channels(); ++o)
     padded_bias[o] = bias != nullptr && o < out_channels ? bias[o] : 0.0f;
-  parallel_tasks(pairs, [&](int64_t pair) {
-    // by_tap[o][j][c] = weight[o][c][j] for the pair's 32 output channels (zeros past
-    // the channels), then per tap, block and tile a 16 x 16 transpose of bf16 pairs:
-    // row r of a tile holds channels (2r, 2r + 1) of its 16 output channels.
+}
+
+int64_t PackedConv::pair_elements() const {
+  return kernel_ * padded_channels() / kBlock * 2 * kTileElements;
+}
+
+void PackedConv::pack_pair(int64_t pair, const uint16_t* by_tap) {
+  // Per tap, block and tile a 16 x 16 transpose of bf16 pairs: row r of a tile holds
+  // channels (2r, 2r + 1) of its 16 output channels.
+  const int64_t padded = padded_channels(), blocks = padded / kBlock;
+  uint16_t* out = tiles_.data() + pair * pair_elements();
+  for (int64_t j = 0; j < kernel_; ++j)
+    for (int64_t cb = 0; cb < blocks; ++cb)
+      for (int64_t tile = 0; tile < 2; ++tile, out += kTileElements) {
+        const uint16_t* rows = by_tap + (tile * kTile * kernel_ + j) * padded + cb * kBlock;
+#if defined(__AVX512F__)
+        __m512 v[kTile];
+        for (int64_t n = 0; n < kTile; ++n) v[n] = _mm512_loadu_ps(rows + n * kernel_ * padded);
+        transpose16(v);
+        for (int64_t r = 0; r < kTile; ++r) _mm512_store_ps(out + r * kBlock, v[r]);
+#else
+        for (int64_t n = 0; n < kTile; ++n)
+          for (int64_t c = 0; c < kBlock; ++c)
+            out[(c / 2) * kBlock + n * 2 + c % 2] = rows[n * kernel_ * padded + c];
+#endif
+      }
+}
+
+void PackedConv::pack(const uint16_t* weight, const float* bias, int64_t out_channels,
+                      int64_t channels, int64_t kernel) {
+  allocate(bias, out_channels, channels, kernel);
+  const int64_t padded = padded_channels();
+  parallel_tasks(padded_out_channels() / kStep, [&](int64_t pair) {
+    // by_tap[o][j][c] = weight[o][c][j] for the pair's 32 output channels, zero past
+    // the channels.
     thread_local AlignedBuffer<uint16_t> by_tap_buffer;
     uint16_t* by_tap = by_tap_buffer.get(static_cast<size_t>(kStep * kernel * padded));
     std::fill(by_tap, by_tap + kStep * kernel * padded, uint16_t{0});
@@ -42,23 +73,47 @@ void PackedConv::pack(const uint16_t* weight, const float* bias, int64_t out_cha
       for (int64_t c = 0; c < channels; ++c)
         for (int64_t j = 0; j < kernel; ++j) dst[j * padded + c] = src[c * kernel + j];
     }
-    uint16_t* out = tiles + pair * pair_elements;
-    for (int64_t j = 0; j < kernel; ++j)
-      for (int64_t cb = 0; cb < blocks; ++cb)
-        for (int64_t tile = 0; tile < 2; ++tile, out += kTileElements) {
-          const uint16_t* rows = by_tap + (tile * kTile * kernel + j) * padded + cb * kBlock;
-#if defined(__AVX512F__)
-          __m512 v[kTile];
-          for (int64_t n = 0; n < kTile; ++n) v[n] = _mm512_loadu_ps(rows + n * kernel * padded);
-          transpose16(v);
-          for (int64_t r = 0; r < kTile; ++r) _mm512_store_ps(out + r * kBlock, v[r]);
-#else
-          for (int64_t n = 0; n < kTile; ++n)
-            for (int64_t c = 0; c < kBlock; ++c)
-              out[(c / 2) * kBlock + n * 2 + c % 2] = rows[n * kernel * padded + c];
-#endif
-        }
+    pack_pair(pair, by_tap);
   });
+}
+
+std::vector<PackedConv> PackedConv::transposed_phases(const uint16_t* weight, const float* bias,
+                                                      int64_t channels, int64_t out_channels,
+                                                      int64_t kernel, int64_t stride) {
+  const int64_t taps = (kernel + stride - 1) / stride;
+  std::vector<PackedConv> phases(static_cast<size_t>(stride));
+  for (PackedConv& phase : phases) phase.allocate(bias, out_channels, channels, taps);
+  const int64_t padded = phases[0].padded_channels();
+  const int64_t phase_elements = kStep * taps * padded;
+  parallel_tasks(phases[0].padded_out_channels() / kStep, [&](int64_t pair) {
+    // For every phase, by_tap[o][j][c] as in pack. The pair's (c, o) rows of taps lie
+    // together in the weight: 32 input channels at a time are copied out in order, then
+    // dealt to the phases' rows 32 channels at a time.
+    constexpr int64_t kChannels = 32;
+    thread_local AlignedBuffer<uint16_t> by_tap_buffer, block_buffer;
+    uint16_t* by_tap = by_tap_buffer.get(static_cast<size_t>(stride * phase_elements));
+    uint16_t* block = block_buffer.get(static_cast<size_t>(kStep * kChannels * kernel));
+    std::fill(by_tap, by_tap + stride * phase_elements, uint16_t{0});
+    const int64_t o0 = pair * kStep, outs = std::min(out_channels - o0, kStep);
+    for (int64_t c0 = 0; c0 < channels; c0 += kChannels) {
+      const int64_t count = std::min(kChannels, channels - c0);
+      // block[o][c][k] = weight[c0 + c][o0 + o][k]
+      for (int64_t c = 0; c < count; ++c)
+        for (int64_t o = 0; o < outs; ++o)
+          std::copy_n(weight + ((c0 + c) * out_channels + o0 + o) * kernel, kernel,
+                      block + (o * kChannels + c) * kernel);
+      for (int64_t o = 0; o < outs; ++o)
+        for (int64_t k = 0; k < kernel; ++k) {
+          // Tap k belongs to phase k % stride as its tap taps - 1 - k / stride.
+          const int64_t r = k % stride, j = taps - 1 - k / stride;
+          uint16_t* dst = by_tap + r * phase_elements + (o * taps + j) * padded + c0;
+          const uint16_t* src = block + o * kChannels * kernel + k;
+          for (int64_t c = 0; c < count; ++c) dst[c] = src[c * kernel];
+        }
+    }
+    for (int64_t r = 0; r < stride; ++r) phases[r].pack_pair(pair, by_tap + r * phase_elements);
+  });
+  return phases;
 }
 
 #if MMGEN_HAVE_AMX

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "kernels/cpu/aligned_floats.h"
 #include "kernels/cpu/amx.h"
@@ -29,6 +30,12 @@ class PackedConv {
   // [out_channels] or null.
   void pack(const uint16_t* weight, const float* bias, int64_t out_channels, int64_t channels,
             int64_t kernel);
+  // The phases of conv_transpose1d's weight [channels, out_channels, kernel] for a stride:
+  // phase r is the stride-1 convolution whose tap j is the kernel's tap r + (taps - 1 -
+  // j) * stride (taps = ceil(kernel / stride); zero past the kernel).
+  static std::vector<PackedConv> transposed_phases(const uint16_t* weight, const float* bias,
+                                                   int64_t channels, int64_t out_channels,
+                                                   int64_t kernel, int64_t stride);
 
   int64_t out_channels() const { return out_channels_; }
   int64_t channels() const { return channels_; }
@@ -41,6 +48,12 @@ class PackedConv {
   const float* bias() const { return bias_.data(); }  // padded_out_channels() values
 
  private:
+  void allocate(const float* bias, int64_t out_channels, int64_t channels, int64_t kernel);
+  int64_t pair_elements() const;  // bf16 values per pair of output-channel tiles
+  // The tiles of output channels 32 pair .. 32 pair + 31 from by_tap[o][j][c] (the
+  // pair's 32 output channels x kernel taps x padded_channels()).
+  void pack_pair(int64_t pair, const uint16_t* by_tap);
+
   int64_t out_channels_ = 0, channels_ = 0, kernel_ = 0;
   AlignedBuffer<uint16_t> tiles_;
   AlignedFloats bias_;

@@ -35,18 +35,8 @@ void conv_transpose1d_amx(const float* x, const uint16_t* weight, const float* b
   // Phase r's taps, latest input first: taps[j] = r + (taps - 1 - j) * stride, zero
   // where that passes the kernel.
   const int64_t taps = (s.kernel + s.stride - 1) / s.stride;
-  std::vector<amx::PackedConv> phases(static_cast<size_t>(s.stride));
-  std::vector<uint16_t> phase_weight(static_cast<size_t>(s.out_channels * s.channels * taps));
-  for (int64_t r = 0; r < s.stride; ++r) {
-    for (int64_t o = 0; o < s.out_channels; ++o)
-      for (int64_t c = 0; c < s.channels; ++c)
-        for (int64_t j = 0; j < taps; ++j) {
-          const int64_t k = r + (taps - 1 - j) * s.stride;
-          phase_weight[(o * s.channels + c) * taps + j] =
-              k < s.kernel ? weight[(c * s.out_channels + o) * s.kernel + k] : uint16_t{0};
-        }
-    phases[r].pack(phase_weight.data(), bias, s.out_channels, s.channels, taps);
-  }
+  const std::vector<amx::PackedConv> phases = amx::PackedConv::transposed_phases(
+      weight, bias, s.channels, s.out_channels, s.kernel, s.stride);
   const int64_t channels = phases[0].padded_channels();
   const int64_t out_channels = phases[0].padded_out_channels();
 
