@@ -183,11 +183,13 @@ Tensor Hifigan::vocode(const Tensor& mel, const Tensor& conditioning) const {
   }
   const auto kernels = config_.resblock_kernel_sizes.size();
   for (size_t i = 0; i < ups_.size(); ++i) {
-    x = ops::leaky_relu(x, config_.lrelu_slope);
     ops::Conv1dParams params;
     params.stride = ups_[i].stride;
     params.padding = ups_[i].padding;
-    x = ops::conv_transpose1d(x, ups_[i].weight, ups_[i].bias, params);
+    ops::Conv1dFusion leaky;
+    leaky.leaky_relu_input = true;
+    leaky.negative_slope = config_.lrelu_slope;
+    x = ops::conv_transpose1d(x, ups_[i].weight, ups_[i].bias, params, leaky);
     // Multi-receptive-field fusion: the mean of the stage's resblocks.
     std::vector<kernels::ResidualStack> stacks;
     for (size_t j = 0; j < kernels; ++j) stacks.push_back(stack(resblocks_[i * kernels + j]));

@@ -421,8 +421,9 @@ bool bf16_products_available(Device device) {
   return device.is_cpu() && cpu::amx_bf16_available();
 }
 
-Tensor conv_transpose1d(const Tensor& x, const Tensor& weight, const Tensor& bias,
-                        const Conv1dParams& p) {
+// Checks conv_transpose1d's operands and returns its bias as f32 (or undefined).
+static Tensor checked_conv_transpose1d_bias(const Tensor& x, const Tensor& weight,
+                                            const Tensor& bias, const Conv1dParams& p) {
   const char* op = "conv_transpose1d";
   check_f32(op, "x", x);
   check_conv_weight(op, weight);
@@ -443,9 +444,25 @@ Tensor conv_transpose1d(const Tensor& x, const Tensor& weight, const Tensor& bia
                              p.dilation * (weight.dim(2) - 1) + p.output_padding + 1;
   MMGEN_CHECK(x.dim(2) >= 1 && out_length >= 1, "conv_transpose1d: input ", desc(x),
               " gives no output with padding ", p.padding);
-  const Tensor b = param_f32(op, "bias", bias, weight.dim(1) * p.groups);
+  return param_f32(op, "bias", bias, weight.dim(1) * p.groups);
+}
+
+Tensor conv_transpose1d(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                        const Conv1dParams& p) {
+  const Tensor b = checked_conv_transpose1d_bias(x, weight, bias, p);
   const Tensor xi = dense(x), wi = dense(weight);
   MMGEN_DISPATCH(x.device(), conv_transpose1d(xi, wi, b, p));
+}
+
+Tensor conv_transpose1d(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                        const Conv1dParams& p, const Conv1dFusion& fusion) {
+  MMGEN_CHECK(!fusion.residual.defined(), "conv_transpose1d: a residual is not folded in; add ",
+              "it after the op");
+  if (!fusion.leaky_relu_input) return conv_transpose1d(x, weight, bias, p);
+  const Tensor b = checked_conv_transpose1d_bias(x, weight, bias, p);
+  if (x.device().is_cpu())
+    return cpu::conv_transpose1d_fused(dense(x), dense(weight), b, p, fusion.negative_slope);
+  return conv_transpose1d(leaky_relu(x, fusion.negative_slope), weight, bias, p);
 }
 
 // ---- normalisation -------------------------------------------------------------

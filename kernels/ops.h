@@ -103,6 +103,10 @@ bool bf16_products_available(Device device);
 // Output length (L - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1.
 Tensor conv_transpose1d(const Tensor& x, const Tensor& weight, const Tensor& bias = {},
                         const Conv1dParams& params = {});
+// conv_transpose1d(leaky_relu(x) or x, ...) (HiFi-GAN's upsamplers), with the rounding
+// of the two ops one after the other; fusion.residual must be undefined.
+Tensor conv_transpose1d(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                        const Conv1dParams& params, const Conv1dFusion& fusion);
 
 // ---- normalisation ---------------------------------------------------------
 

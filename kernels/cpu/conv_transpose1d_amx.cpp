@@ -29,7 +29,7 @@ bool conv_transpose1d_amx_applies(const ConvTranspose1dShape& s) {
 }
 
 void conv_transpose1d_amx(const float* x, const uint16_t* weight, const float* bias, float* y,
-                          const ConvTranspose1dShape& s) {
+                          const ConvTranspose1dShape& s, float input_slope) {
   MMGEN_CHECK(conv_transpose1d_amx_applies(s),
               "conv_transpose1d_amx: AMX is not available for this shape");
   // Phase r's taps, latest input first: taps[j] = r + (taps - 1 - j) * stride, zero
@@ -64,7 +64,7 @@ void conv_transpose1d_amx(const float* x, const uint16_t* weight, const float* b
     // Row i of `in` is x at m0 - (taps - 1) + i; row m * stride + r of `out` is output
     // position (m0 + m) * stride + r - padding.
     amx::bf16_rows_from_channels(x + n * s.channels * s.length, s.channels, s.length,
-                                 m0 - (taps - 1), rows, 1.0f, in, channels);
+                                 m0 - (taps - 1), rows, input_slope, in, channels);
     {
       const TileScope tiles;
       for (int64_t r = 0; r < s.stride; ++r)
@@ -86,7 +86,7 @@ void conv_transpose1d_amx(const float* x, const uint16_t* weight, const float* b
 bool conv_transpose1d_amx_applies(const ConvTranspose1dShape&) { return false; }
 
 void conv_transpose1d_amx(const float*, const uint16_t*, const float*, float*,
-                          const ConvTranspose1dShape&) {
+                          const ConvTranspose1dShape&, float) {
   MMGEN_CHECK(false, "conv_transpose1d_amx: this build has no AMX kernels");
 }
 

@@ -238,7 +238,12 @@ Tensor conv1d_fused(const Tensor& x, const Tensor& weight, const Tensor& bias,
 
 Tensor conv_transpose1d(const Tensor& x, const Tensor& weight, const Tensor& bias,
                         const Conv1dParams& p) {
-  const int64_t batch = x.dim(0), channels = x.dim(1), length = x.dim(2);
+  return conv_transpose1d_fused(x, weight, bias, p, 1.0f);
+}
+
+Tensor conv_transpose1d_fused(const Tensor& x_in, const Tensor& weight, const Tensor& bias,
+                              const Conv1dParams& p, float input_slope) {
+  const int64_t batch = x_in.dim(0), channels = x_in.dim(1), length = x_in.dim(2);
   const int64_t group_out = weight.dim(1), kernel = weight.dim(2);
   const int64_t groups = p.groups;
   const int64_t group_channels = channels / groups;
@@ -251,10 +256,13 @@ Tensor conv_transpose1d(const Tensor& x, const Tensor& weight, const Tensor& bia
   if (weight.dtype() == DType::kBF16 && groups == 1 && p.dilation == 1 &&
       conv_transpose1d_amx_applies(amx_shape)) {
     Tensor y = Tensor::empty({batch, out_channels, out_length}, DType::kF32);
-    conv_transpose1d_amx(x.typed_data<float>(), static_cast<const uint16_t*>(weight.data()),
-                         optional_data(bias), y.typed_data<float>(), amx_shape);
+    conv_transpose1d_amx(x_in.typed_data<float>(), static_cast<const uint16_t*>(weight.data()),
+                         optional_data(bias), y.typed_data<float>(), amx_shape, input_slope);
     return y;
   }
+  // The GEMM path: the activation as a pass of its own.
+  const Tensor x =
+      input_slope == 1.0f ? x_in : unary(UnaryOp::kLeakyRelu, x_in, input_slope, 0.0f);
   Tensor y = Tensor::zeros({batch, out_channels, out_length}, DType::kF32);
   const Tensor w = f32_weight(weight);
   const float* xp = x.typed_data<float>();

@@ -12,4 +12,7 @@ namespace mmgen::kernels::cpu {
 // conv1d of leaky_relu(x, input_slope) (slope 1: x itself), plus residual where defined.
 Tensor conv1d_fused(const Tensor& x, const Tensor& weight, const Tensor& bias,
                     const Conv1dParams& p, float input_slope, const Tensor& residual);
+// conv_transpose1d of leaky_relu(x, input_slope) (slope 1: x itself).
+Tensor conv_transpose1d_fused(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                              const Conv1dParams& p, float input_slope);
 }  // namespace mmgen::kernels::cpu

@@ -282,5 +282,26 @@ TEST_CASE("conv_transpose1d with bf16 weights sums bf16 products in f32",
   set_num_threads(threads);
 }
 
+TEST_CASE("conv_transpose1d folds a leaky ReLU of x in, as the separate ops bit for bit",
+          "[kernels][conv_transpose1d]") {
+  const Tensor x = random_tensor({2, 64, 100}, 1100);
+  const Tensor b = random_tensor({32}, 1101);
+  kernels::Conv1dFusion fusion;
+  fusion.leaky_relu_input = true;
+  fusion.negative_slope = 0.1f;
+  const Tensor activated = kernels::leaky_relu(x, 0.1f);
+  for (const DType dtype : {DType::kF32, DType::kBF16}) {
+    const Tensor w = random_tensor({64, 32, 16}, 1102).to(dtype);
+    INFO(dtype_name(dtype));
+    CHECK(test::compare(kernels::conv_transpose1d(x, w, b, transposed(8, 4), fusion),
+                        kernels::conv_transpose1d(activated, w, b, transposed(8, 4)))
+              .max_abs == 0.0);
+  }
+  fusion.residual = random_tensor({2, 32, 800}, 1103);
+  CHECK_THROWS_WITH(kernels::conv_transpose1d(x, random_tensor({64, 32, 16}, 1104), b,
+                                              transposed(8, 4), fusion),
+                    Catch::Contains("conv_transpose1d: a residual is not folded in"));
+}
+
 }  // namespace
 }  // namespace mmgen
