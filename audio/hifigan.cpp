@@ -86,8 +86,9 @@ Hifigan Hifigan::load(const ModelFile& file, const HifiganConfig& config, const 
   model.device_ = device;
   if (precision == Precision::kBF16 && !ops::bf16_products_available(device)) {
     if (device.is_cpu()) {
-      log_warn("HiFi-GAN: bf16 products need a CPU with AMX, and this one has none (or "
-               "MMGEN_AMX=0 is set): the vocoder runs in f32");
+      log_warn(
+          "HiFi-GAN: bf16 products need a CPU with AMX, and this one has none (or "
+          "MMGEN_AMX=0 is set): the vocoder runs in f32");
     } else {
       log_warn("HiFi-GAN: bf16 products run on CPUs with AMX only: on ", device.str(),
                " the vocoder runs in f32");
@@ -135,8 +136,8 @@ Hifigan Hifigan::load(const ModelFile& file, const HifiganConfig& config, const 
         conv.padding = same_padding(k, dilations[c]);
         block.convs1.push_back(std::move(conv));
         if (config.resblock == 1) {
-          HifiganConv plain = loader.conv(name + ".convs2." + std::to_string(c), {ch, ch, k},
-                                          ch, true, product_dtype);
+          HifiganConv plain = loader.conv(name + ".convs2." + std::to_string(c), {ch, ch, k}, ch,
+                                          true, product_dtype);
           plain.padding = same_padding(k, 1);
           block.convs2.push_back(std::move(plain));
         }

@@ -76,8 +76,8 @@ class TtsVoice {
   // CPUs with AMX (docs/tts.md).
   static TtsVoice load(const std::filesystem::path& model,
                        const std::filesystem::path& voice_config,
-                       const std::filesystem::path& vits_config = {},
-                       Device device = Device::cpu(), Precision precision = Precision::kF32);
+                       const std::filesystem::path& vits_config = {}, Device device = Device::cpu(),
+                       Precision precision = Precision::kF32);
 
   const PiperVoiceConfig& voice() const { return voice_; }
   Device device() const { return device_; }

@@ -69,8 +69,7 @@ Vits Vits::load(const ModelFile& file, const VitsConfig& config, Device device,
   vits.duration_ =
       std::make_shared<VitsDurationPredictor>(VitsDurationPredictor::load(weights, config));
   vits.flow_ = std::make_shared<VitsFlow>(VitsFlow::load(weights, config));
-  vits.decoder_ =
-      std::make_shared<Hifigan>(
+  vits.decoder_ = std::make_shared<Hifigan>(
       Hifigan::load(file, config.decoder, prefix + "dec.", device, precision));
   if (speakers) {
     vits.emb_g_ = weights.tensor("emb_g.weight", {config.n_speakers, config.gin_channels});

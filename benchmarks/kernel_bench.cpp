@@ -333,11 +333,11 @@ void run_kernels(const Context& ctx) {
         // bf16 weights: bf16 products (AMX tiles where the CPU has them).
         const Tensor wh = w.to(DType::kBF16);
         bench_bf16_flops(ctx,
-                    "conv1d " + std::to_string(level.channels) + "x" +
-                        std::to_string(level.length) + " k" + std::to_string(kernel) + " d" +
-                        std::to_string(dilation) + " bf16",
-                    2.0 * level.channels * level.channels * kernel * level.length,
-                    [&] { return kernels::conv1d(x, wh, bias, p); });
+                         "conv1d " + std::to_string(level.channels) + "x" +
+                             std::to_string(level.length) + " k" + std::to_string(kernel) + " d" +
+                             std::to_string(dilation) + " bf16",
+                         2.0 * level.channels * level.channels * kernel * level.length,
+                         [&] { return kernels::conv1d(x, wh, bias, p); });
       }
     }
     struct Upsample {
@@ -464,8 +464,13 @@ int run(int argc, char** argv) {
   std::printf("kernel_bench: %s, %d threads, %s%s\n", cpu_model().c_str(), threads, kIsa,
               options.quick ? " (quick sizes)" : "");
 
-  Context cpu{Device::cpu(), "cpu",        options.quick, std::nullopt,
-              std::nullopt,  std::nullopt, options.quick ? 0.05 : 0.3};
+  Context cpu{Device::cpu(),
+              "cpu",
+              options.quick,
+              std::nullopt,
+              std::nullopt,
+              std::nullopt,
+              options.quick ? 0.05 : 0.3};
   std::printf("-- machine bounds (cpu)\n");
   cpu.peak = measure_peak_fma(threads, options.quick);
   report({"peak fma f32 (" + std::string(kIsa) + ")", "cpu", cpu.peak->value, "GFLOP/s", {}, 0});
@@ -479,8 +484,13 @@ int run(int argc, char** argv) {
   run_kernels(cpu);
 
   if (cuda_available()) {
-    Context gpu{Device::cuda(), "cuda",       options.quick, std::nullopt,
-                std::nullopt,   std::nullopt, options.quick ? 0.05 : 0.3};
+    Context gpu{Device::cuda(),
+                "cuda",
+                options.quick,
+                std::nullopt,
+                std::nullopt,
+                std::nullopt,
+                options.quick ? 0.05 : 0.3};
     std::printf("-- machine bounds (cuda:0)\n");
     // Device-to-device copy of a large buffer: read + write bytes.
     const Tensor big = kernels::random_uniform({int64_t{256} << 20}, 1, 0, gpu.device);

@@ -214,8 +214,8 @@ void write_voice_json(const fs::path& path) {
 void print_row(const char* label, int threads, double audio_s, const audio::TtsStageTimes& t,
                bool on_cpu) {
   const double rtf = t.total() / audio_s;
-  std::printf("%-13s %7d %8.2f s %9.3f %9.3f %9.3f %9.3f %9.3f %8.3f  %s\n", label, threads, audio_s,
-              t.phonemize, t.encoder, t.duration, t.flow, t.decoder, rtf,
+  std::printf("%-13s %7d %8.2f s %9.3f %9.3f %9.3f %9.3f %9.3f %8.3f  %s\n", label, threads,
+              audio_s, t.phonemize, t.encoder, t.duration, t.flow, t.decoder, rtf,
               on_cpu && threads == 1
                   ? (rtf <= 0.1 ? "(target <= 0.1: met)" : "(target <= 0.1: missed)")
                   : "");
@@ -259,8 +259,8 @@ int run(int argc, char** argv) {
               static_cast<double>(vits_parameters) / 1e6, voice.sample_rate());
   if (on_cpu) {
     std::printf("bf16 decoder: %s\n", kernels::cpu::amx_bf16_available()
-                                         ? "bf16 products on AMX tiles, f32 sums"
-                                         : "no AMX here: bf16 weights widened to f32");
+                                          ? "bf16 products on AMX tiles, f32 sums"
+                                          : "no AMX here: bf16 weights widened to f32");
   }
 
   // Set the pace so that the text lasts about 10 s (2.5 s quick): a warm-up

@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "core/error.h"
-#include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/amx.h"
+#include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/linear_products.h"
 #include "kernels/cpu/residual_stacks_amx.h"
 #if MMGEN_HAS_CUDA
@@ -417,9 +417,7 @@ Tensor residual_stacks_mean(const Tensor& x, const std::vector<ResidualStack>& s
   return stacks.size() == 1 ? sum : scale(sum, 1.0f / static_cast<float>(stacks.size()));
 }
 
-bool bf16_products_available(Device device) {
-  return device.is_cpu() && cpu::amx_bf16_available();
-}
+bool bf16_products_available(Device device) { return device.is_cpu() && cpu::amx_bf16_available(); }
 
 // Checks conv_transpose1d's operands and returns its bias as f32 (or undefined).
 static Tensor checked_conv_transpose1d_bias(const Tensor& x, const Tensor& weight,

@@ -36,9 +36,9 @@ void run_tts(NodeContext& c) {
   const fs::path vits_json =
       audio::find_vits_config(model, voice_json, c.has("vits_config") ? c.file("vits_config") : "");
   const auto voice = c.models().get<audio::TtsVoice>(
-      ModelCache::key("tts", model, c.device(),
-                      voice_json.string() + "|" + vits_json.string() + "|" +
-                          precision_name(precision)),
+      ModelCache::key(
+          "tts", model, c.device(),
+          voice_json.string() + "|" + vits_json.string() + "|" + precision_name(precision)),
       [&] {
         return std::make_shared<const audio::TtsVoice>(
             audio::TtsVoice::load(model, voice_json, vits_json, c.device(), precision));

@@ -77,7 +77,8 @@ int run_tts(const TtsCliOptions& o) {
   text.erase(text.find_last_not_of(" \t\r\n") + 1);
 
   const auto start = std::chrono::steady_clock::now();
-  const audio::TtsVoice voice = load_cli_voice(o.model, o.voice_config, o.vits_config, device, precision);
+  const audio::TtsVoice voice =
+      load_cli_voice(o.model, o.voice_config, o.vits_config, device, precision);
   const int rate = o.sample_rate.value_or(voice.sample_rate());
   // Checks the rate pair before any synthesis (libsamplerate's factor limits).
   (void)audio::resampled_frames(0, voice.sample_rate(), rate);

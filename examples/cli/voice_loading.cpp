@@ -25,8 +25,7 @@ fs::path find_beside(const std::string& given, const fs::path& model) {
 }  // namespace
 
 audio::TtsVoice load_cli_voice(const std::string& model, const std::string& voice_config,
-                               const std::string& vits_config, Device device,
-                               Precision precision) {
+                               const std::string& vits_config, Device device, Precision precision) {
   const fs::path weights = resolve_model_argument(model);
   const fs::path voice_json =
       voice_config.empty() ? audio::find_voice_config(weights) : find_beside(voice_config, weights);

@@ -50,12 +50,16 @@ bool amx_bf16_available() {
   return available;
 }
 
+thread_local int TileScope::depth_ = 0;
+
 TileScope::TileScope() {
   static const TileConfig config = full_tiles();
-  _tile_loadconfig(&config);
+  if (depth_++ == 0) _tile_loadconfig(&config);
 }
 
-TileScope::~TileScope() { _tile_release(); }
+TileScope::~TileScope() {
+  if (--depth_ == 0) _tile_release();
+}
 
 float tile_product_loop(int64_t iterations) {
   const TileScope tiles;
@@ -86,6 +90,7 @@ float tile_product_loop(int64_t iterations) {
 #else
 
 bool amx_bf16_available() { return false; }
+thread_local int TileScope::depth_ = 0;
 TileScope::TileScope() = default;
 TileScope::~TileScope() = default;
 float tile_product_loop(int64_t) { return 0.0f; }

@@ -32,6 +32,7 @@ static_assert(sizeof(TileConfig) == 64);
 
 // Loads the 16 x 64-byte configuration for this thread on construction and releases the
 // tile state on destruction (so idle threads do not carry 8 KiB of it across switches).
+// Scopes nest: only the outermost one of a thread loads and releases.
 // Runs `iterations` rounds of four independent 16 x 16 x 32 bf16 tile products on
 // operands held in tile registers (what bounds a tile kernel: nothing is loaded) and
 // returns the sum of the accumulators' first values (for the caller to keep). With
@@ -44,6 +45,9 @@ class TileScope {
   ~TileScope();
   TileScope(const TileScope&) = delete;
   TileScope& operator=(const TileScope&) = delete;
+
+ private:
+  static thread_local int depth_;
 };
 
 }  // namespace mmgen::kernels::cpu

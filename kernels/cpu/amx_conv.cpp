@@ -128,35 +128,35 @@ void conv_rows(const uint16_t* in, const PackedConv& conv, int64_t dilation, flo
   static const int64_t budget = getenv("GB") ? atol(getenv("GB")) : (384 << 10);
   const int64_t group = std::max<int64_t>(kStep, budget / (pair_elements * 2) * kStep);
   for (int64_t g0 = 0; g0 < conv.padded_out_channels(); g0 += group)
-  for (int64_t t = 0; t < count; t += kStep) {
-    for (int64_t o0 = g0; o0 < std::min(g0 + group, conv.padded_out_channels()); o0 += kStep) {
-      // Accumulator 2 a + b: positions t + 16 a .., output channels o0 + 16 b ..;
-      // each starts as its bias row, repeated (a row stride of 0).
-      _tile_loadd(0, bias + o0, 0);
-      _tile_loadd(1, bias + o0 + kTile, 0);
-      _tile_loadd(2, bias + o0, 0);
-      _tile_loadd(3, bias + o0 + kTile, 0);
-      const uint16_t* w = conv.tiles() + o0 / kStep * pair_elements;
-      for (int64_t j = 0; j < conv.kernel(); ++j) {
-        const uint16_t* a = in + (t + j * dilation) * channels;
-        for (int64_t cb = 0; cb < blocks; ++cb, w += 2 * kTileElements) {
-          _tile_loadd(4, a + cb * kBlock, row_bytes);
-          _tile_loadd(5, a + kTile * channels + cb * kBlock, row_bytes);
-          _tile_loadd(6, w, 64);
-          _tile_loadd(7, w + kTileElements, 64);
-          _tile_dpbf16ps(0, 4, 6);
-          _tile_dpbf16ps(1, 4, 7);
-          _tile_dpbf16ps(2, 5, 6);
-          _tile_dpbf16ps(3, 5, 7);
+    for (int64_t t = 0; t < count; t += kStep) {
+      for (int64_t o0 = g0; o0 < std::min(g0 + group, conv.padded_out_channels()); o0 += kStep) {
+        // Accumulator 2 a + b: positions t + 16 a .., output channels o0 + 16 b ..;
+        // each starts as its bias row, repeated (a row stride of 0).
+        _tile_loadd(0, bias + o0, 0);
+        _tile_loadd(1, bias + o0 + kTile, 0);
+        _tile_loadd(2, bias + o0, 0);
+        _tile_loadd(3, bias + o0 + kTile, 0);
+        const uint16_t* w = conv.tiles() + o0 / kStep * pair_elements;
+        for (int64_t j = 0; j < conv.kernel(); ++j) {
+          const uint16_t* a = in + (t + j * dilation) * channels;
+          for (int64_t cb = 0; cb < blocks; ++cb, w += 2 * kTileElements) {
+            _tile_loadd(4, a + cb * kBlock, row_bytes);
+            _tile_loadd(5, a + kTile * channels + cb * kBlock, row_bytes);
+            _tile_loadd(6, w, 64);
+            _tile_loadd(7, w + kTileElements, 64);
+            _tile_dpbf16ps(0, 4, 6);
+            _tile_dpbf16ps(1, 4, 7);
+            _tile_dpbf16ps(2, 5, 6);
+            _tile_dpbf16ps(3, 5, 7);
+          }
         }
+        float* y = out + t * out_stride + o0;
+        _tile_stored(0, y, out_bytes);
+        _tile_stored(1, y + kTile, out_bytes);
+        _tile_stored(2, y + kTile * out_stride, out_bytes);
+        _tile_stored(3, y + kTile * out_stride + kTile, out_bytes);
       }
-      float* y = out + t * out_stride + o0;
-      _tile_stored(0, y, out_bytes);
-      _tile_stored(1, y + kTile, out_bytes);
-      _tile_stored(2, y + kTile * out_stride, out_bytes);
-      _tile_stored(3, y + kTile * out_stride + kTile, out_bytes);
     }
-  }
 }
 
 namespace {
@@ -182,8 +182,8 @@ void bf16_rows_from_channels(const float* x, int64_t channels, int64_t length, i
   // Per 16 positions and 32 channels: each channel pair as one bf16 pair per position
   // (16 32-bit values), then a 16 x 16 transpose of those pairs.
   const __m512i interleave =
-      _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22,
-                       6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+      _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6,
+                       21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
   const bool leaky = slope != 1.0f;
   const __m512 vslope = _mm512_set1_ps(slope);
   auto load = [&](int64_t c, int64_t pos) {
@@ -200,7 +200,8 @@ void bf16_rows_from_channels(const float* x, int64_t channels, int64_t length, i
             interleave, bf16_pair(load(c, pos0 + u), load(c + 1, pos0 + u))));
       }
       transpose16(pairs);
-      for (int64_t n = 0; n < kTile; ++n) _mm512_store_ps(rows + (u + n) * row_stride + cb, pairs[n]);
+      for (int64_t n = 0; n < kTile; ++n)
+        _mm512_store_ps(rows + (u + n) * row_stride + cb, pairs[n]);
     }
   }
 }
@@ -257,7 +258,8 @@ void channels_from_rows(const float* rows, int64_t row_stride, int64_t channels,
       for (int64_t r = 0; r < kTile && cb + r < channels; ++r) {
         const int64_t at = (cb + r) * length + pos0 + u;
         __m512 out = _mm512_mul_ps(v[r], vscale);
-        if (residual != nullptr) out = _mm512_add_ps(out, _mm512_maskz_loadu_ps(mask, residual + at));
+        if (residual != nullptr)
+          out = _mm512_add_ps(out, _mm512_maskz_loadu_ps(mask, residual + at));
         _mm512_mask_storeu_ps(y + at, mask, out);
       }
     }

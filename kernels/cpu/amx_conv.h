@@ -88,8 +88,7 @@ void bf16_rows_from_rows(const float* in, int64_t count, int64_t pos0, int64_t l
 // y[c][pos0 + u] = scale * rows[u][c] + residual[c][pos0 + u] (residual may be null)
 // for u < count and c < channels; y and residual are channel-major [channels, length].
 void channels_from_rows(const float* rows, int64_t row_stride, int64_t channels, int64_t count,
-                        float scale, const float* residual, float* y, int64_t length,
-                        int64_t pos0);
+                        float scale, const float* residual, float* y, int64_t length, int64_t pos0);
 
 #endif
 

@@ -75,8 +75,8 @@ void conv_transpose1d_amx(const float* x, const uint16_t* weight, const float* b
     const int64_t last = std::min(ms * s.stride, s.out_length - pos0);
     if (last > first) {
       amx::channels_from_rows(out + first * out_channels, out_channels, s.out_channels,
-                              last - first, 1.0f, nullptr,
-                              y + n * s.out_channels * s.out_length, s.out_length, pos0 + first);
+                              last - first, 1.0f, nullptr, y + n * s.out_channels * s.out_length,
+                              s.out_length, pos0 + first);
     }
   });
 }

@@ -251,8 +251,8 @@ Tensor conv_transpose1d_fused(const Tensor& x_in, const Tensor& weight, const Te
   const int64_t out_length =
       (length - 1) * p.stride - 2 * p.padding + p.dilation * (kernel - 1) + p.output_padding + 1;
   // bf16 weights ask for bf16 products (as in conv1d).
-  const ConvTranspose1dShape amx_shape{batch,    channels,  length,    out_channels,
-                                       kernel,   p.stride,  p.padding, out_length};
+  const ConvTranspose1dShape amx_shape{batch,  channels, length,    out_channels,
+                                       kernel, p.stride, p.padding, out_length};
   if (weight.dtype() == DType::kBF16 && groups == 1 && p.dilation == 1 &&
       conv_transpose1d_amx_applies(amx_shape)) {
     Tensor y = Tensor::empty({batch, out_channels, out_length}, DType::kF32);
@@ -261,8 +261,7 @@ Tensor conv_transpose1d_fused(const Tensor& x_in, const Tensor& weight, const Te
     return y;
   }
   // The GEMM path: the activation as a pass of its own.
-  const Tensor x =
-      input_slope == 1.0f ? x_in : unary(UnaryOp::kLeakyRelu, x_in, input_slope, 0.0f);
+  const Tensor x = input_slope == 1.0f ? x_in : unary(UnaryOp::kLeakyRelu, x_in, input_slope, 0.0f);
   Tensor y = Tensor::zeros({batch, out_channels, out_length}, DType::kF32);
   const Tensor w = f32_weight(weight);
   const float* xp = x.typed_data<float>();

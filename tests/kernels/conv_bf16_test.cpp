@@ -4,6 +4,7 @@
 
 #include "core/thread_pool.h"
 #include "kernels/cpu/amx.h"
+#include "kernels/cpu/amx_conv.h"
 #include "kernels/cpu/conv1d_amx.h"
 #include "kernels/ops.h"
 #include "tests/kernels/naive_reference.h"
@@ -92,6 +93,41 @@ TEST_CASE("bf16 weights stay within bf16 rounding of the f32 convolution",
   CHECK(d.rel_l2 > 1e-4);  // the rounding is really there
 }
 
+TEST_CASE("tile scopes nest: an inner one leaves the outer configuration loaded",
+          "[kernels][bf16]") {
+#if MMGEN_HAVE_AMX
+  if (!amx()) {
+    WARN("no AMX here");
+    return;
+  }
+  namespace amx = kernels::cpu::amx;
+  // conv_rows opens no scope of its own: it needs the outer one to survive the scopes a
+  // convolution on this thread opens and closes.
+  amx::PackedConv ones;
+  const std::vector<uint16_t> weight(32 * 32 * 3, 0x3f80);  // bf16 1.0
+  ones.pack(weight.data(), nullptr, 32, 32, 3);
+  kernels::cpu::AlignedBuffer<uint16_t> in_buffer;
+  kernels::cpu::AlignedFloats out_buffer;
+  uint16_t* in = in_buffer.get(48 * 32);
+  std::fill(in, in + 48 * 32, uint16_t{0x3f80});
+  float* out = out_buffer.get(32 * 32);
+  const int threads = num_threads();
+  set_num_threads(1);
+  {
+    const kernels::cpu::TileScope outer;
+    const Tensor x = random_tensor({1, 32, 100}, 1200);
+    (void)kernels::conv1d(x, random_tensor({32, 32, 3}, 1201).to(DType::kBF16));
+    amx::conv_rows(in, ones, 1, out, 32, 32);
+  }
+  set_num_threads(threads);
+  CHECK(out[0] == 96.0f);  // 32 channels x 3 taps of 1 x 1
+  CHECK(out[32 * 32 - 1] == 96.0f);
+#else
+  WARN("this build has no AMX kernels");
+  CHECK_FALSE(amx());
+#endif
+}
+
 TEST_CASE("the AMX conv1d applies to one group and at least 16 output channels",
           "[kernels][conv1d][bf16]") {
   using kernels::cpu::conv1d_amx_applies;
@@ -167,9 +203,9 @@ TEST_CASE("residual_stacks_mean rounds as the conv1d calls it stands for",
   }
   // One stack: no mean to take.
   const auto one = resblocks(12, {3}, {1, 2}, true, DType::kF32, 970);
-  CHECK(test::compare(kernels::residual_stacks_mean(x, one, 0.2f),
-                      composed_stacks_mean(x, one, 0.2f))
-            .max_abs == 0.0);
+  CHECK(
+      test::compare(kernels::residual_stacks_mean(x, one, 0.2f), composed_stacks_mean(x, one, 0.2f))
+          .max_abs == 0.0);
 }
 
 TEST_CASE("residual_stacks_mean with bf16 weights matches the conv1d calls",
@@ -298,9 +334,9 @@ TEST_CASE("conv_transpose1d folds a leaky ReLU of x in, as the separate ops bit 
               .max_abs == 0.0);
   }
   fusion.residual = random_tensor({2, 32, 800}, 1103);
-  CHECK_THROWS_WITH(kernels::conv_transpose1d(x, random_tensor({64, 32, 16}, 1104), b,
-                                              transposed(8, 4), fusion),
-                    Catch::Contains("conv_transpose1d: a residual is not folded in"));
+  CHECK_THROWS_WITH(
+      kernels::conv_transpose1d(x, random_tensor({64, 32, 16}, 1104), b, transposed(8, 4), fusion),
+      Catch::Contains("conv_transpose1d: a residual is not folded in"));
 }
 
 }  // namespace
