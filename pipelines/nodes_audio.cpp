@@ -25,7 +25,10 @@ FieldSpec precision_field() {
                            "vocoder arithmetic: \"f32\" (the reference's) or \"bf16\" (bf16 "
                            "products, about three times faster on CPUs with AMX)",
                            "f32");
-  f.check = [](const Value& v) { (void)parse_precision(v.text, "precision"); };
+  f.check = [](const Value& v) {
+    MMGEN_CHECK(v.text == "f32" || v.text == "bf16", "must be \"f32\" or \"bf16\", got \"", v.text,
+                "\"");
+  };
   return f;
 }
 

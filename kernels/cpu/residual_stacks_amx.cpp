@@ -68,8 +68,9 @@ Tensor residual_stacks_mean_amx(const Tensor& x, const std::vector<ResidualStack
       Unit& packed_unit = packed[i].emplace_back();
       for (const StackConv& conv : unit) {
         Conv& c = packed_unit.emplace_back();
-        const Tensor bias = conv.bias.defined() ? conv.bias.to(DType::kF32) : Tensor();
-        c.packed.pack(static_cast<const uint16_t*>(conv.weight.data()),
+        const Tensor weight = conv.weight.contiguous();  // views are allowed
+        const Tensor bias = conv.bias.defined() ? conv.bias.to(DType::kF32).contiguous() : Tensor();
+        c.packed.pack(static_cast<const uint16_t*>(weight.data()),
                       bias.defined() ? bias.typed_data<float>() : nullptr, channels, channels,
                       conv.weight.dim(2));
         c.dilation = conv.dilation;

@@ -66,6 +66,16 @@ TEST_CASE("cuda HiFi-GAN vocodes the golden mel like the CPU", "[cuda][audio][hi
   CHECK(golden.rel_l2 <= 1e-4);
 }
 
+TEST_CASE("cuda HiFi-GAN asked for bf16 stays f32", "[cuda][audio][hifigan]") {
+  // bf16 products run on AMX CPUs only: on a GPU the weights stay f32, with a warning.
+  const HifiganConfig config = load_hifigan_config(test::golden_file("tts/hifigan_config.json"));
+  const auto path = test::golden_file("tts/hifigan_generator.safetensors");
+  const Hifigan gpu = Hifigan::load(path, config, "", Device::cuda(), Precision::kBF16);
+  CHECK(gpu.precision() == Precision::kF32);
+  const Tensor mel = golden_io("mel_hifigan_io.safetensors", "hifigan_mel_in");
+  check_same("wav", gpu.vocode(mel), Hifigan::load(path, config).vocode(mel));
+}
+
 void check_synthesis(const VitsSynthesis& gpu, const VitsSynthesis& cpu) {
   REQUIRE(gpu.wav.device().is_cuda());
   check_same("enc_x", gpu.enc_x, cpu.enc_x);

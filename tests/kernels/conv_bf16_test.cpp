@@ -254,6 +254,25 @@ TEST_CASE("residual_stacks_mean with bf16 weights matches the conv1d calls",
   set_num_threads(threads);
 }
 
+TEST_CASE("residual_stacks_mean takes weights that are views", "[kernels][conv1d][resblock]") {
+  const Tensor x = random_tensor({1, 32, 500}, 995);
+  for (const DType dtype : {DType::kF32, DType::kBF16}) {
+    auto stacks = resblocks(32, {3, 5}, {1, 2}, true, dtype, 996);
+    auto views = stacks;
+    // Each weight as a transposed view of its [out, k, in] copy: not contiguous.
+    for (auto& stack : views)
+      for (auto& unit : stack)
+        for (auto& conv : unit) {
+          conv.weight = conv.weight.permute({0, 2, 1}).contiguous().permute({0, 2, 1});
+          REQUIRE_FALSE(conv.weight.is_contiguous());
+        }
+    INFO(dtype_name(dtype));
+    CHECK(test::compare(kernels::residual_stacks_mean(x, views, 0.1f),
+                        kernels::residual_stacks_mean(x, stacks, 0.1f))
+              .max_abs == 0.0);
+  }
+}
+
 TEST_CASE("residual_stacks_mean names the convolution with a bad shape",
           "[kernels][conv1d][resblock]") {
   const Tensor x = random_tensor({1, 8, 50}, 990);

@@ -155,5 +155,44 @@ TEST_CASE("cuda conv1d with a leaky ReLU of x and a residual matches the CPU", "
               kernels::conv1d(x, w, b, p, on_cpu));
 }
 
+TEST_CASE("cuda conv_transpose1d with a leaky ReLU of x matches the CPU", "[cuda][conv]") {
+  kernels::Conv1dParams p;
+  p.stride = 8;
+  p.padding = 4;
+  const Tensor x = test::random_tensor({1, 64, 300}, 40);
+  const Tensor w = test::random_tensor({64, 32, 16}, 41);
+  const Tensor b = test::random_tensor({32}, 42);
+  kernels::Conv1dFusion leaky;
+  leaky.leaky_relu_input = true;
+  leaky.negative_slope = 0.1f;
+  check_close(kernels::conv_transpose1d(gpu(x), gpu(w), gpu(b), p, leaky),
+              kernels::conv_transpose1d(x, w, b, p, leaky));
+}
+
+TEST_CASE("cuda residual_stacks_mean matches the CPU", "[cuda][conv]") {
+  // HiFi-GAN ResBlocks (type 1) over 32 channels, kernels 3 and 7, dilations 1 and 3.
+  std::vector<kernels::ResidualStack> cpu_stacks, gpu_stacks;
+  uint64_t seed = 50;
+  for (const int k : {3, 7}) {
+    kernels::ResidualStack& c = cpu_stacks.emplace_back();
+    kernels::ResidualStack& g = gpu_stacks.emplace_back();
+    for (const int d : {1, 3}) {
+      kernels::ResidualUnit& cu = c.emplace_back();
+      kernels::ResidualUnit& gu = g.emplace_back();
+      for (const int dilation : {d, 1}) {
+        const Tensor w = test::random_tensor({32, 32, k}, ++seed, -0.1f, 0.1f);
+        const Tensor b = test::random_tensor({32}, ++seed, -0.1f, 0.1f);
+        cu.push_back({w, b, dilation});
+        gu.push_back({gpu(w), gpu(b), dilation});
+      }
+    }
+  }
+  const Tensor x = test::random_tensor({1, 32, 3000}, 60);
+  check_close(kernels::residual_stacks_mean(gpu(x), gpu_stacks, 0.1f),
+              kernels::residual_stacks_mean(x, cpu_stacks, 0.1f));
+  // bf16 products run on AMX CPUs only.
+  CHECK_FALSE(kernels::bf16_products_available(Device::cuda()));
+}
+
 }  // namespace
 }  // namespace mmgen

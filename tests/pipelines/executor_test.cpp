@@ -245,6 +245,34 @@ TEST_CASE("img2img and vocode nodes chain with load and save nodes", "[pipelines
   CHECK(result.output("wav")->value.meta("seed") == "2");
 }
 
+TEST_CASE("audio nodes take the vocoder's precision", "[pipelines]") {
+  const fs::path dir = test::temp_dir("pipe_precision");
+  const auto speak = [&](const std::string& precision) {
+    return pipelines::parse_pipeline(
+        R"({"nodes": {"speak": {"type": "audio.tts", "inputs": {"model": ")" + test::tts_model() +
+            R"(", "config": ")" + test::tts_voice() + R"(", "vits_config": ")" +
+            test::tts_vits_config() + R"(", "text": "Hello there.", "seed": 5, "precision": ")" +
+            precision + R"("}}}, "outputs": {"audio": ["speak", "audio"]}})",
+        "speak.json");
+  };
+  pipelines::ModelCache models;
+  pipelines::RunOptions options;
+  options.output_dir = dir;
+  const auto f32 = pipelines::run_pipeline(speak("f32"), {}, models, options);
+  const auto bf16 = pipelines::run_pipeline(speak("bf16"), {}, models, options);
+  // Two voices in the cache: the precision is part of the model's key.
+  CHECK(models.loads() == 2);
+  const auto& a = f32.output("audio")->value.audio->samples;
+  const auto& b = bf16.output("audio")->value.audio->samples;
+  REQUIRE(a.size() == b.size());  // the durations stay f32
+  double largest = 0;
+  for (size_t i = 0; i < a.size(); ++i) largest = std::max<double>(largest, std::abs(a[i] - b[i]));
+  // Within bf16 rounding (equal where the CPU has no AMX and the vocoder stays f32).
+  CHECK(largest < 0.05);
+  CHECK_THROWS_WITH(pipelines::run_pipeline(speak("f16"), {}, models, options),
+                    Contains("field \"precision\": must be \"f32\" or \"bf16\", got \"f16\""));
+}
+
 TEST_CASE("text.template fills placeholders and escapes braces", "[pipelines]") {
   const auto def = pipelines::parse_pipeline(R"({
       "inputs": {"who": {"type": "text", "default": "world"}},
