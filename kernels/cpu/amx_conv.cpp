@@ -4,7 +4,6 @@
 #include "kernels/cpu/amx_conv.h"
 
 #include <algorithm>
-#include <cstdlib>
 
 #include "kernels/cpu/parallel.h"
 #include "kernels/cpu/simd.h"
@@ -15,10 +14,6 @@
 #endif
 
 namespace mmgen::kernels::cpu::amx {
-
-namespace {
-constexpr int64_t kTileElements = kTile * kBlock;  // bf16 values in one operand tile
-}  // namespace
 
 void PackedConv::allocate(const float* bias, int64_t out_channels, int64_t channels,
                           int64_t kernel) {
@@ -120,43 +115,14 @@ std::vector<PackedConv> PackedConv::transposed_phases(const uint16_t* weight, co
 
 void conv_rows(const uint16_t* in, const PackedConv& conv, int64_t dilation, float* out,
                int64_t out_stride, int64_t count) {
-  const int64_t channels = conv.padded_channels(), blocks = channels / kBlock;
-  const int64_t row_bytes = channels * 2, out_bytes = out_stride * 4;
-  const int64_t pair_elements = conv.kernel() * blocks * 2 * kTileElements;
-  const float* bias = conv.bias();
-  // Output channels in groups whose weights stay in L2 while every position passes.
-  static const int64_t budget = getenv("GB") ? atol(getenv("GB")) : (384 << 10);
-  const int64_t group = std::max<int64_t>(kStep, budget / (pair_elements * 2) * kStep);
-  for (int64_t g0 = 0; g0 < conv.padded_out_channels(); g0 += group)
-    for (int64_t t = 0; t < count; t += kStep) {
-      for (int64_t o0 = g0; o0 < std::min(g0 + group, conv.padded_out_channels()); o0 += kStep) {
-        // Accumulator 2 a + b: positions t + 16 a .., output channels o0 + 16 b ..;
-        // each starts as its bias row, repeated (a row stride of 0).
-        _tile_loadd(0, bias + o0, 0);
-        _tile_loadd(1, bias + o0 + kTile, 0);
-        _tile_loadd(2, bias + o0, 0);
-        _tile_loadd(3, bias + o0 + kTile, 0);
-        const uint16_t* w = conv.tiles() + o0 / kStep * pair_elements;
-        for (int64_t j = 0; j < conv.kernel(); ++j) {
-          const uint16_t* a = in + (t + j * dilation) * channels;
-          for (int64_t cb = 0; cb < blocks; ++cb, w += 2 * kTileElements) {
-            _tile_loadd(4, a + cb * kBlock, row_bytes);
-            _tile_loadd(5, a + kTile * channels + cb * kBlock, row_bytes);
-            _tile_loadd(6, w, 64);
-            _tile_loadd(7, w + kTileElements, 64);
-            _tile_dpbf16ps(0, 4, 6);
-            _tile_dpbf16ps(1, 4, 7);
-            _tile_dpbf16ps(2, 5, 6);
-            _tile_dpbf16ps(3, 5, 7);
-          }
-        }
-        float* y = out + t * out_stride + o0;
-        _tile_stored(0, y, out_bytes);
-        _tile_stored(1, y + kTile, out_bytes);
-        _tile_stored(2, y + kTile * out_stride, out_bytes);
-        _tile_stored(3, y + kTile * out_stride + kTile, out_bytes);
-      }
-    }
+  const int64_t out_bytes = out_stride * 4;
+  tile_products(in, conv, dilation, count, [&](int64_t t, int64_t o0) {
+    float* y = out + t * out_stride + o0;
+    _tile_stored(0, y, out_bytes);
+    _tile_stored(1, y + kTile, out_bytes);
+    _tile_stored(2, y + kTile * out_stride, out_bytes);
+    _tile_stored(3, y + kTile * out_stride + kTile, out_bytes);
+  });
 }
 
 namespace {

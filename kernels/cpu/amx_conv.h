@@ -14,11 +14,16 @@
 #include "kernels/cpu/aligned_floats.h"
 #include "kernels/cpu/amx.h"
 
+#if MMGEN_HAVE_AMX
+#include <immintrin.h>
+#endif
+
 namespace mmgen::kernels::cpu::amx {
 
-constexpr int64_t kBlock = 32;        // input channels per tile row (16 bf16 pairs)
-constexpr int64_t kTile = 16;         // rows and f32 columns of a tile
-constexpr int64_t kStep = 2 * kTile;  // positions and output channels per 2 x 2 tiles
+constexpr int64_t kBlock = 32;                     // input channels per tile row (16 bf16 pairs)
+constexpr int64_t kTile = 16;                      // rows and f32 columns of a tile
+constexpr int64_t kStep = 2 * kTile;               // positions and output channels per 2 x 2 tiles
+constexpr int64_t kTileElements = kTile * kBlock;  // bf16 values in one operand tile
 
 inline int64_t round_up(int64_t a, int64_t b) { return (a + b - 1) / b * b; }
 
@@ -60,6 +65,42 @@ class PackedConv {
 };
 
 #if MMGEN_HAVE_AMX
+
+// The products of conv_rows below, handing each block of 32 positions x 32 output
+// channels to store(t, o0) while its accumulators are in tiles 0 .. 3 (tile 2 a + b:
+// positions t + 16 a .., output channels o0 + 16 b ..). Each starts as its bias row.
+template <typename Store>
+void tile_products(const uint16_t* in, const PackedConv& conv, int64_t dilation, int64_t count,
+                   Store&& store) {
+  const int64_t channels = conv.padded_channels(), blocks = channels / kBlock;
+  const int64_t row_bytes = channels * 2;
+  const int64_t pair_elements = conv.kernel() * blocks * 2 * kTileElements;
+  const float* bias = conv.bias();
+  for (int64_t t = 0; t < count; t += kStep) {
+    for (int64_t o0 = 0; o0 < conv.padded_out_channels(); o0 += kStep) {
+      // The bias rows, repeated (a row stride of 0).
+      _tile_loadd(0, bias + o0, 0);
+      _tile_loadd(1, bias + o0 + kTile, 0);
+      _tile_loadd(2, bias + o0, 0);
+      _tile_loadd(3, bias + o0 + kTile, 0);
+      const uint16_t* w = conv.tiles() + o0 / kStep * pair_elements;
+      for (int64_t j = 0; j < conv.kernel(); ++j) {
+        const uint16_t* a = in + (t + j * dilation) * channels;
+        for (int64_t cb = 0; cb < blocks; ++cb, w += 2 * kTileElements) {
+          _tile_loadd(4, a + cb * kBlock, row_bytes);
+          _tile_loadd(5, a + kTile * channels + cb * kBlock, row_bytes);
+          _tile_loadd(6, w, 64);
+          _tile_loadd(7, w + kTileElements, 64);
+          _tile_dpbf16ps(0, 4, 6);
+          _tile_dpbf16ps(1, 4, 7);
+          _tile_dpbf16ps(2, 5, 6);
+          _tile_dpbf16ps(3, 5, 7);
+        }
+      }
+      store(t, o0);
+    }
+  }
+}
 
 // out[p][o] = bias[o] + sum_j sum_c in[p + j * dilation][c] * weight[o][c][j] for p in
 // [0, round_up(count, 32)) and o < padded_out_channels(). `in` has rows of

@@ -1,3 +1,6 @@
+// GCC 12 reports false "may be used uninitialized" warnings inside the AVX-512 min/max
+// intrinsics of the leaky ReLU (_mm512_undefined_ps).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include "kernels/cpu/residual_stacks_amx.h"
 
 #include <algorithm>
@@ -5,6 +8,7 @@
 #include "core/error.h"
 #include "kernels/cpu/amx_conv.h"
 #include "kernels/cpu/parallel.h"
+#include "kernels/cpu/simd.h"
 
 #if MMGEN_HAVE_AMX
 #include <immintrin.h>
@@ -20,10 +24,10 @@ using amx::kStep;
 using amx::kTile;
 using amx::round_up;
 
-// The stripe's rows (x, a stack's running value, a convolution's output, the bf16
-// input copy and the sum of the stacks) take about this much, mostly in L2; the packed
+// The stripe's rows (x in f32 and bf16, a stack's running value, two bf16 inputs and
+// the sum of the stacks) take about this much, mostly in L2 (2 MiB here); the packed
 // weights of the convolution running stream through the rest.
-constexpr int64_t kStripeBytes = 3 << 19;
+constexpr int64_t kStripeBytes = 2 << 20;
 // Stripes at least this many times the stacks' reach on each side, or the positions
 // computed twice (each stripe's halo) cost more than leaving L2 does (measured with
 // HiFi-GAN V1: 256 channels take stripes of 480 positions, not 224).
@@ -44,10 +48,43 @@ int64_t stack_reach(const Stack& stack) {
   return reach;
 }
 
-// a[i] += b[i] for `rows` rows of `width` floats (a multiple of 16).
-void add_rows(float* a, const float* b, int64_t rows, int64_t width) {
-  for (int64_t i = 0; i < rows * width; i += kTile)
-    _mm512_store_ps(a + i, _mm512_add_ps(_mm512_load_ps(a + i), _mm512_load_ps(b + i)));
+// 32 floats as a convolution's next input: bf16(leaky(v)), or zeros for a position
+// outside x (the padding that convolution sees).
+inline void store_input(uint16_t* dst, __m512 lo, __m512 hi, bool inside, __m512 slope) {
+  if (!inside) {
+    _mm512_store_si512(dst, _mm512_setzero_si512());
+    return;
+  }
+  lo = leaky_value(lo, slope);
+  hi = leaky_value(hi, slope);
+  _mm512_store_si512(dst, reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(hi, lo)));
+}
+
+// A stripe's rows (row 0 is position `origin`), each `width` values, and what a
+// convolution's accumulators go to.
+struct StripeRows {
+  int64_t width, origin, length;  // length: x's positions
+  __m512 slope;
+  float* scratch;  // 32 x 32 floats: one block of accumulators
+};
+
+// Runs one convolution over input rows `in` (row 0 = stripe row `first`), `count`
+// outputs from stripe row first + reach, and hands each output row (stripe row, 32
+// channels from o0, as two vectors) to `use`.
+template <typename Use>
+void convolve_rows(const StripeRows& rows, const uint16_t* in, const Conv& conv, int64_t first,
+                   int64_t count, Use&& use) {
+  float* scratch = rows.scratch;
+  amx::tile_products(in, conv.packed, conv.dilation, count, [&](int64_t t, int64_t o0) {
+    _tile_stored(0, scratch, kStep * 4);
+    _tile_stored(1, scratch + kTile, kStep * 4);
+    _tile_stored(2, scratch + kTile * kStep, kStep * 4);
+    _tile_stored(3, scratch + kTile * kStep + kTile, kStep * 4);
+    const int64_t row0 = first + conv.reach + t;
+    for (int64_t p = 0; p < kStep; ++p)
+      use(row0 + p, o0, _mm512_load_ps(scratch + p * kStep),
+          _mm512_load_ps(scratch + p * kStep + kTile));
+  });
 }
 
 }  // namespace
@@ -83,7 +120,7 @@ Tensor residual_stacks_mean_amx(const Tensor& x, const std::vector<ResidualStack
   // Rows of a stripe: origin at s0 - reach; a convolution may write up to a tile pair
   // past its range and read its span past that.
   const int64_t width = round_up(channels, amx::kBlock);
-  const int64_t bytes_per_row = width * (4 + 4 + 4 + 2 + 4);
+  const int64_t bytes_per_row = width * (4 + 2 + 4 + 2 + 2 + 4);
   int64_t stripe = (kStripeBytes / bytes_per_row - 2 * reach) / kStep * kStep;
   stripe = std::max({stripe, round_up(kMinStripeReaches * reach, kStep), 4 * kStep});
   stripe = std::min(stripe, round_up(length, kStep));
@@ -101,40 +138,88 @@ Tensor residual_stacks_mean_amx(const Tensor& x, const std::vector<ResidualStack
   parallel_tasks(batch * stripes, [&](int64_t task) {
     const int64_t n = task / stripes, s0 = task % stripes * stripe;
     const int64_t valid = std::min(stripe, length - s0);
-    const int64_t origin = s0 - reach;  // the position of row 0
-    thread_local AlignedFloats x_buffer, h_buffer, a_buffer, sum_buffer;
-    thread_local AlignedBuffer<uint16_t> in_buffer;
+    // x's rows (f32, for the first units' residuals, and bf16 with the activation, for
+    // the stacks' first convolutions); a stack's running value h; two bf16 inputs in
+    // turn for the convolutions after the first; the sum of the stacks.
+    thread_local AlignedFloats x_buffer, h_buffer, sum_buffer, scratch_buffer;
+    thread_local AlignedBuffer<uint16_t> x_in_buffer, in_buffers[2];
     const auto size = static_cast<size_t>(rows * width);
     float* xr = x_buffer.get(size);
     float* h = h_buffer.get(size);
-    float* a = a_buffer.get(size);
     float* sum = sum_buffer.get(static_cast<size_t>(round_up(valid, kTile) * width));
-    uint16_t* in = in_buffer.get(size);
-    amx::f32_rows_from_channels(xp + n * channels * length, channels, length, origin,
-                                round_up(valid + 2 * reach, kTile), xr, width);
+    uint16_t* x_in = x_in_buffer.get(size);
+    uint16_t* ins[2] = {in_buffers[0].get(size), in_buffers[1].get(size)};
+    const StripeRows stripe_rows{width, s0 - reach, length, _mm512_set1_ps(negative_slope),
+                                 scratch_buffer.get(kStep * kStep)};
+    const int64_t x_rows = round_up(valid + 2 * reach, kTile);
+    amx::f32_rows_from_channels(xp + n * channels * length, channels, length, s0 - reach, x_rows,
+                                xr, width);
+    amx::bf16_rows_from_rows(xr, x_rows, s0 - reach, length, negative_slope, x_in, width);
     const TileScope tiles;
     for (size_t i = 0; i < packed.size(); ++i) {
       // The stack's rows [first, last) shrink by each convolution's reach.
       int64_t first = reach - stack_reach(packed[i]), last = reach + valid + (reach - first);
-      std::copy(xr + first * width, xr + last * width, h + first * width);
-      for (const Unit& unit : packed[i]) {
-        const float* src = h;
-        for (const Conv& conv : unit) {
+      const uint16_t* in = x_in + first * width;  // row `first` of the input
+      const float* residual = xr;                 // the unit's input, f32
+      int next = 0;
+      for (size_t u = 0; u < packed[i].size(); ++u) {
+        const Unit& unit = packed[i][u];
+        const bool last_unit = u + 1 == packed[i].size();
+        for (size_t c = 0; c < unit.size(); ++c) {
+          const Conv& conv = unit[c];
           const int64_t count = last - first - 2 * conv.reach;
-          amx::bf16_rows_from_rows(src + first * width, round_up(count, kStep) + 2 * conv.reach,
-                                   origin + first, length, negative_slope, in, width);
-          amx::conv_rows(in, conv.packed, conv.dilation, a + (first + conv.reach) * width, width,
-                         count);
-          first += conv.reach;
+          uint16_t* out_in = ins[next];  // the next convolution's input rows
+          const int64_t out_first = first + conv.reach;
+          auto input_row = [&](int64_t row, int64_t o0) {
+            return out_in + (row - out_first) * width + o0;
+          };
+          auto inside = [&](int64_t row) {
+            const int64_t pos = stripe_rows.origin + row;
+            return pos >= 0 && pos < length;
+          };
+          if (c + 1 < unit.size()) {
+            // Inside a unit: the output only feeds the next convolution.
+            convolve_rows(stripe_rows, in, conv, first, count,
+                          [&](int64_t row, int64_t o0, __m512 lo, __m512 hi) {
+                            store_input(input_row(row, o0), lo, hi, inside(row), stripe_rows.slope);
+                          });
+          } else if (!last_unit) {
+            // A unit's end: h = its input + the output, and h feeds the next unit.
+            convolve_rows(stripe_rows, in, conv, first, count,
+                          [&](int64_t row, int64_t o0, __m512 lo, __m512 hi) {
+                            const float* r = residual + row * width + o0;
+                            float* hr = h + row * width + o0;
+                            lo = _mm512_add_ps(_mm512_load_ps(r), lo);
+                            hi = _mm512_add_ps(_mm512_load_ps(r + kTile), hi);
+                            _mm512_store_ps(hr, lo);
+                            _mm512_store_ps(hr + kTile, hi);
+                            store_input(input_row(row, o0), lo, hi, inside(row), stripe_rows.slope);
+                          });
+          } else {
+            // The stack's end: its value is added to the sum of the stacks.
+            const bool first_stack = i == 0;
+            convolve_rows(stripe_rows, in, conv, first, count,
+                          [&](int64_t row, int64_t o0, __m512 lo, __m512 hi) {
+                            const int64_t u_out = row - reach;
+                            if (u_out >= valid) return;
+                            const float* r = residual + row * width + o0;
+                            lo = _mm512_add_ps(_mm512_load_ps(r), lo);
+                            hi = _mm512_add_ps(_mm512_load_ps(r + kTile), hi);
+                            float* sr = sum + u_out * width + o0;
+                            if (!first_stack) {
+                              lo = _mm512_add_ps(_mm512_load_ps(sr), lo);
+                              hi = _mm512_add_ps(_mm512_load_ps(sr + kTile), hi);
+                            }
+                            _mm512_store_ps(sr, lo);
+                            _mm512_store_ps(sr + kTile, hi);
+                          });
+          }
+          first = out_first;
           last -= conv.reach;
-          src = a;
+          in = out_in;
+          next ^= 1;
         }
-        add_rows(h + first * width, a + first * width, last - first, width);
-      }
-      if (i == 0) {
-        std::copy(h + reach * width, h + (reach + valid) * width, sum);
-      } else {
-        add_rows(sum, h + reach * width, valid, width);
+        residual = h;
       }
     }
     amx::channels_from_rows(sum, width, channels, valid, mean, nullptr, yp + n * channels * length,

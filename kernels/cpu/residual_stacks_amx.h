@@ -16,11 +16,14 @@ bool residual_stacks_amx_applies(int64_t channels);
 //
 // Each stripe of output positions runs every stack through all its convolutions before
 // the next stripe: x's stripe, widened by the stacks' receptive field, is read once
-// into position-major f32 rows, each convolution reads a bf16 copy of its input rows
-// (leaky ReLU applied, zero outside x as its padding) and writes f32 rows, each unit
-// adds its input, the stacks' results are summed, and the mean goes to y once. Every
-// convolution computes a few more positions than the stripe (half its kernel's span on
-// each side, for the ones after it); stripes are sized so the rows stay in L2.
+// into position-major rows (f32, and bf16 after the leaky ReLU for the stacks' first
+// convolutions). Each convolution's accumulators go, 32 x 32 at a time while in L1,
+// straight to what uses them: inside a unit, the next convolution's bf16 input (leaky
+// ReLU applied, zero outside x as that convolution's padding); at a unit's end, the
+// unit's value (its input plus the output) and from it the next unit's input; at the
+// stack's end, the sum of the stacks. The mean goes to y once. Every convolution
+// computes a few more positions than the stripe (its reach on each side, for the ones
+// after it); stripes are sized so the rows stay in L2.
 Tensor residual_stacks_mean_amx(const Tensor& x, const std::vector<ResidualStack>& stacks,
                                 float negative_slope);
 
