@@ -31,14 +31,15 @@ int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 // c[i, 0 : kV * kW] = (init ? init[i] : c[i, ...]) + sum_p ap[p * kRows + i] * xb[off[p] + ...].
 // kMasked (AVX-512): the last vector of each row is read and written through `mask`.
 // res (the last depth block only, or null): added to the sums as they are stored, at
-// the same offsets as c.
-template <int kV, bool kMasked = false>
+// the same offsets as c. Only the first kR rows are computed (one output channel: one
+// row, not eight).
+template <int kV, bool kMasked = false, int kR = kRows>
 inline void tile(int64_t kc, const float* __restrict ap, const int64_t* __restrict off,
                  const float* xb, float* c, int64_t ldc, const float* init, const float* res,
                  [[maybe_unused]] uint32_t mask = 0) {
-  Simd::V acc[kRows][kV];
+  Simd::V acc[kR][kV];
 #pragma GCC unroll 8
-  for (int i = 0; i < kRows; ++i)
+  for (int i = 0; i < kR; ++i)
 #pragma GCC unroll 3
     for (int v = 0; v < kV; ++v) {
       if (init) {
@@ -53,9 +54,9 @@ inline void tile(int64_t kc, const float* __restrict ap, const int64_t* __restri
         acc[i][v] = Simd::load(c + i * ldc + v * kW);
       }
     }
-  add_shifted_rows<kV>(acc, kc, ap, off, xb);
+  add_shifted_rows<kV, kR>(acc, kc, ap, off, xb);
 #pragma GCC unroll 8
-  for (int i = 0; i < kRows; ++i)
+  for (int i = 0; i < kR; ++i)
 #pragma GCC unroll 3
     for (int v = 0; v < kV; ++v) {
 #if defined(__AVX512F__)
@@ -83,6 +84,18 @@ inline void any_tile(int64_t kc, const float* ap, const int64_t* off, const floa
     // Fewer positions: the last vector through a mask (B reads stay inside the padded rows).
     const uint32_t mask = (1u << (cols - (kV - 1) * kW)) - 1;
     tile<kV, true>(kc, ap, off, xb, c, ldc, init, res, mask);
+    return;
+  }
+#endif
+  // One output channel (HiFi-GAN's conv_post): a one-row tile.
+  if (rows == 1 && cols == int64_t{kV} * kW) {
+    tile<kV, false, 1>(kc, ap, off, xb, c, ldc, init, res);
+    return;
+  }
+#if defined(__AVX512F__)
+  if (rows == 1) {
+    const uint32_t mask = (1u << (cols - (kV - 1) * kW)) - 1;
+    tile<kV, true, 1>(kc, ap, off, xb, c, ldc, init, res, mask);
     return;
   }
 #endif

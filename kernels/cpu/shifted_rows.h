@@ -24,9 +24,9 @@ constexpr int kTileVecs = 2;
 #endif
 
 // acc[i][v] += sum_p ap[p * kTileRows + i] * b[off[p] + v * Simd::kWidth], p < depth:
-// ap is a panel of kTileRows weights per row of B.
-template <int kV>
-[[gnu::always_inline]] inline void add_shifted_rows(Simd::V (&acc)[kTileRows][kV], int64_t depth,
+// ap is a panel of kTileRows weights per row of B, of which the first kR are used.
+template <int kV, int kR = kTileRows>
+[[gnu::always_inline]] inline void add_shifted_rows(Simd::V (&acc)[kR][kV], int64_t depth,
                                                     const float* __restrict ap,
                                                     const int64_t* __restrict off, const float* b) {
   for (int64_t p = 0; p < depth; ++p) {
@@ -35,7 +35,7 @@ template <int kV>
 #pragma GCC unroll 3
     for (int v = 0; v < kV; ++v) bv[v] = Simd::load(row + v * Simd::kWidth);
 #pragma GCC unroll 8
-    for (int i = 0; i < kTileRows; ++i) {
+    for (int i = 0; i < kR; ++i) {
       const Simd::V a = Simd::set1(ap[i]);
 #pragma GCC unroll 3
       for (int v = 0; v < kV; ++v) acc[i][v] = Simd::fmadd(a, bv[v], acc[i][v]);

@@ -151,6 +151,10 @@ TEST_CASE("stride-1 conv1d covers every tile, block and task shape", "[kernels][
       {{1, 64, 515}, {64, 64, 3}, conv1d_params(1, 3, 3, 1), true},
       // output shorter than the input (no padding, wide dilated kernel)
       {{1, 6, 60}, {9, 6, 11}, conv1d_params(1, 0, 5, 1), true},
+      // one output channel (HiFi-GAN's conv_post): one-row tiles, a partial last one
+      {{1, 32, 300}, {1, 32, 7}, conv1d_params(1, 3, 1, 1), true},
+      // one output channel, whole tiles only, two images, no bias
+      {{2, 5, 96}, {1, 5, 3}, conv1d_params(1, 1, 1, 1), false},
   };
   check_conv1d_cases(cases, 400,
                      [](const Tensor& x, const Tensor& w, const Tensor& b, const Conv1dCase& c) {
