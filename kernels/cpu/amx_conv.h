@@ -25,6 +25,10 @@ constexpr int64_t kTile = 16;                      // rows and f32 columns of a 
 constexpr int64_t kStep = 2 * kTile;               // positions and output channels per 2 x 2 tiles
 constexpr int64_t kTileElements = kTile * kBlock;  // bf16 values in one operand tile
 
+// A single convolution's stripe of positions (its bf16 input rows and f32 output rows)
+// takes about this much, so that it stays in L2 beside the packed weights.
+constexpr int64_t kStripeBytes = 256 << 10;
+
 inline int64_t round_up(int64_t a, int64_t b) { return (a + b - 1) / b * b; }
 
 // A conv1d's weights in the order the tiles read them, and its bias, both padded to

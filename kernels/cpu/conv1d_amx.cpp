@@ -10,19 +10,8 @@ namespace mmgen::kernels::cpu {
 
 #if MMGEN_HAVE_AMX
 
-namespace {
-
-using amx::kStep;
-using amx::kTile;
-using amx::round_up;
-
-// A stripe's bf16 rows of x and f32 rows of y stay in L2 beside the packed weights.
-constexpr int64_t kStripeBytes = 256 << 10;
-
-}  // namespace
-
 bool conv1d_amx_applies(const Conv1dShape& s) {
-  return s.groups == 1 && s.out_channels >= kTile && amx_bf16_available();
+  return s.groups == 1 && s.out_channels >= amx::kTile && amx_bf16_available();
 }
 
 void conv1d_amx(const float* x, const uint16_t* weight, const float* bias, float* y,
@@ -32,18 +21,21 @@ void conv1d_amx(const float* x, const uint16_t* weight, const float* bias, float
   conv.pack(weight, bias, s.out_channels, s.channels, s.kernel);
   const int64_t channels = conv.padded_channels(), out_channels = conv.padded_out_channels();
   const int64_t halo = s.dilation * (s.kernel - 1);
-  const int64_t fit = kStripeBytes / (channels * 2 + out_channels * 4) / kStep * kStep;
-  const int64_t stripe = std::min(std::max(kStep, fit), round_up(s.out_length, kStep));
+  const int64_t fit =
+      amx::kStripeBytes / (channels * 2 + out_channels * 4) / amx::kStep * amx::kStep;
+  const int64_t stripe =
+      std::min(std::max(amx::kStep, fit), amx::round_up(s.out_length, amx::kStep));
   const int64_t stripes = (s.out_length + stripe - 1) / stripe;
 
   parallel_tasks(s.batch * stripes, [&](int64_t task) {
     const int64_t n = task / stripes, s0 = task % stripes * stripe;
     const int64_t valid = std::min(stripe, s.out_length - s0);
-    const int64_t rows = round_up(valid, kStep) + round_up(halo, kTile);
+    const int64_t rows = amx::round_up(valid, amx::kStep) + amx::round_up(halo, amx::kTile);
     thread_local AlignedBuffer<uint16_t> in_buffer;
     thread_local AlignedFloats out_buffer;
     uint16_t* in = in_buffer.get(static_cast<size_t>(rows * channels));
-    float* out = out_buffer.get(static_cast<size_t>(round_up(valid, kStep) * out_channels));
+    float* out =
+        out_buffer.get(static_cast<size_t>(amx::round_up(valid, amx::kStep) * out_channels));
     amx::bf16_rows_from_channels(x + n * s.channels * s.length, s.channels, s.length,
                                  s0 - s.padding, rows, folds.input_slope, in, channels);
     {

@@ -13,19 +13,12 @@ namespace mmgen::kernels::cpu {
 
 namespace {
 
-using amx::kStep;
-using amx::kTile;
-using amx::round_up;
-
-// A stripe's bf16 rows of x and f32 rows of y stay in L2 beside the packed weights.
-constexpr int64_t kStripeBytes = 256 << 10;
-
 int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 
 }  // namespace
 
 bool conv_transpose1d_amx_applies(const ConvTranspose1dShape& s) {
-  return s.out_channels >= kTile && amx_bf16_available();
+  return s.out_channels >= amx::kTile && amx_bf16_available();
 }
 
 void conv_transpose1d_amx(const float* x, const uint16_t* weight, const float* bias, float* y,
@@ -46,21 +39,21 @@ void conv_transpose1d_amx(const float* x, const uint16_t* weight, const float* b
   const int64_t m_first = floor_div(s.padding - s.stride + 1, s.stride);
   const int64_t m_end = floor_div(s.out_length + s.padding - 1, s.stride) + 1;
   const int64_t per_m = channels * 2 + s.stride * out_channels * 4;
-  const int64_t fit = std::max(kStep, kStripeBytes / per_m / kStep * kStep);
-  const int64_t stripe = std::min(fit, round_up(m_end - m_first, kStep));
+  const int64_t fit = std::max(amx::kStep, amx::kStripeBytes / per_m / amx::kStep * amx::kStep);
+  const int64_t stripe = std::min(fit, amx::round_up(m_end - m_first, amx::kStep));
   const int64_t stripes = (m_end - m_first + stripe - 1) / stripe;
 
   parallel_tasks(s.batch * stripes, [&](int64_t task) {
     const int64_t n = task / stripes, m0 = m_first + task % stripes * stripe;
     const int64_t ms = std::min(stripe, m_end - m0);
-    const int64_t rows = round_up(ms, kStep) + round_up(taps - 1, kTile);
+    const int64_t rows = amx::round_up(ms, amx::kStep) + amx::round_up(taps - 1, amx::kTile);
     thread_local AlignedBuffer<uint16_t> in_buffer;
     thread_local AlignedFloats out_buffer;
     uint16_t* in = in_buffer.get(static_cast<size_t>(rows * channels));
     // (Past the rows conv_rows writes, one more tile of rows for channels_from_rows to
     // read and not store.)
-    float* out = out_buffer.get(
-        static_cast<size_t>((round_up(ms, kStep) * s.stride + kTile) * out_channels));
+    float* out = out_buffer.get(static_cast<size_t>(
+        (amx::round_up(ms, amx::kStep) * s.stride + amx::kTile) * out_channels));
     // Row i of `in` is x at m0 - (taps - 1) + i; row m * stride + r of `out` is output
     // position (m0 + m) * stride + r - padding.
     amx::bf16_rows_from_channels(x + n * s.channels * s.length, s.channels, s.length,

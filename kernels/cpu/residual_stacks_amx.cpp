@@ -27,7 +27,7 @@ using amx::round_up;
 // The stripe's rows (x in f32 and bf16, a stack's running value, two bf16 inputs and
 // the sum of the stacks) take about this much, mostly in L2 (2 MiB here); the packed
 // weights of the convolution running stream through the rest.
-constexpr int64_t kStripeBytes = 2 << 20;
+constexpr int64_t kStacksStripeBytes = 2 << 20;
 // Stripes at least this many times the stacks' reach on each side, or the positions
 // computed twice (each stripe's halo) cost more than leaving L2 does (measured with
 // HiFi-GAN V1: 256 channels take stripes of 480 positions, not 224).
@@ -121,7 +121,7 @@ Tensor residual_stacks_mean_amx(const Tensor& x, const std::vector<ResidualStack
   // past its range and read its span past that.
   const int64_t width = round_up(channels, amx::kBlock);
   const int64_t bytes_per_row = width * (4 + 2 + 4 + 2 + 2 + 4);
-  int64_t stripe = (kStripeBytes / bytes_per_row - 2 * reach) / kStep * kStep;
+  int64_t stripe = (kStacksStripeBytes / bytes_per_row - 2 * reach) / kStep * kStep;
   stripe = std::max({stripe, round_up(kMinStripeReaches * reach, kStep), 4 * kStep});
   stripe = std::min(stripe, round_up(length, kStep));
   int64_t max_span = 0;

@@ -25,6 +25,19 @@ kernels::Conv1dParams params(int padding, int dilation) {
 
 bool amx() { return kernels::cpu::amx_bf16_available(); }
 
+// The pool at `threads` threads for a scope (3: more than a 2-core machine has, so
+// tasks queue), back to its size after.
+class PoolThreads {
+ public:
+  explicit PoolThreads(int threads) : saved_(num_threads()) { set_num_threads(threads); }
+  ~PoolThreads() { set_num_threads(saved_); }
+  PoolThreads(const PoolThreads&) = delete;
+  PoolThreads& operator=(const PoolThreads&) = delete;
+
+ private:
+  int saved_;
+};
+
 // What the products see: x after the activation, rounded to bf16 where AMX computes.
 Tensor product_input(const Tensor& x, float slope) {
   const Tensor a = slope == 1.0f ? x : kernels::leaky_relu(x, slope);
@@ -48,16 +61,15 @@ TEST_CASE("conv1d with bf16 weights sums bf16 products in f32", "[kernels][conv1
       {{2, 20, 150}, {24, 20, 7}, params(9, 3), false, 1.0f, true},
       // 48 output channels: a tile pair half past the last row; one tap
       {{1, 40, 77}, {48, 40, 1}, params(0, 1), true, 1.0f, false},
-      // several stripes (32 channels: 4096 positions each) and a batch of two
+      // several stripes (32 channels: 1344 positions each) and a batch of two
       {{2, 32, 9000}, {32, 32, 7}, params(9, 3), true, 0.2f, true},
       // padding wider than the kernel, output longer than x; fewer positions than a tile
       {{1, 32, 5}, {16, 32, 3}, params(6, 1), true, 1.0f, false},
       // no padding: the output is shorter than x
       {{1, 64, 300}, {32, 64, 11}, params(0, 5), true, 0.1f, false},
   };
-  const int threads = num_threads();
   for (const int use_threads : {1, 3}) {
-    set_num_threads(use_threads);
+    const PoolThreads pool(use_threads);
     uint64_t seed = 900;
     for (const Case& c : cases) {
       const Tensor x = random_tensor(c.x, ++seed);
@@ -75,7 +87,6 @@ TEST_CASE("conv1d with bf16 weights sums bf16 products in f32", "[kernels][conv1
       CHECK(naive::mismatch(kernels::conv1d(x, w, b, c.p, fusion), expected, 1e-5) == "");
     }
   }
-  set_num_threads(threads);
 }
 
 TEST_CASE("bf16 weights stay within bf16 rounding of the f32 convolution",
@@ -111,15 +122,13 @@ TEST_CASE("tile scopes nest: an inner one leaves the outer configuration loaded"
   uint16_t* in = in_buffer.get(48 * 32);
   std::fill(in, in + 48 * 32, uint16_t{0x3f80});
   float* out = out_buffer.get(32 * 32);
-  const int threads = num_threads();
-  set_num_threads(1);
   {
+    const PoolThreads pool(1);  // the convolution's scopes open on this thread
     const kernels::cpu::TileScope outer;
     const Tensor x = random_tensor({1, 32, 100}, 1200);
     (void)kernels::conv1d(x, random_tensor({32, 32, 3}, 1201).to(DType::kBF16));
     amx::conv_rows(in, ones, 1, out, 32, 32);
   }
-  set_num_threads(threads);
   CHECK(out[0] == 96.0f);  // 32 channels x 3 taps of 1 x 1
   CHECK(out[32 * 32 - 1] == 96.0f);
 #else
@@ -224,9 +233,8 @@ TEST_CASE("residual_stacks_mean with bf16 weights matches the conv1d calls",
       // 48 channels (a zero-padded block), type 2 units
       {{1, 48, 700}, {3, 5}, {1, 2}, false},
   };
-  const int threads = num_threads();
   for (const int use_threads : {1, 3}) {
-    set_num_threads(use_threads);
+    const PoolThreads pool(use_threads);
     uint64_t seed = 980;
     for (const Case& c : cases) {
       const Tensor x = random_tensor(c.x, ++seed);
@@ -251,7 +259,6 @@ TEST_CASE("residual_stacks_mean with bf16 weights matches the conv1d calls",
       }
     }
   }
-  set_num_threads(threads);
 }
 
 TEST_CASE("residual_stacks_mean takes weights that are views", "[kernels][conv1d][resblock]") {
@@ -319,9 +326,8 @@ TEST_CASE("conv_transpose1d with bf16 weights sums bf16 products in f32",
       {{1, 32, 1}, {32, 16, 16}, transposed(8, 4), true},
       {{1, 32, 9}, {32, 16, 7}, transposed(3, 5), true},
   };
-  const int threads = num_threads();
   for (const int use_threads : {1, 3}) {
-    set_num_threads(use_threads);
+    const PoolThreads pool(use_threads);
     uint64_t seed = 1000;
     for (const Case& c : cases) {
       const Tensor x = random_tensor(c.x, ++seed);
@@ -334,7 +340,6 @@ TEST_CASE("conv_transpose1d with bf16 weights sums bf16 products in f32",
                             1e-5) == "");
     }
   }
-  set_num_threads(threads);
 }
 
 TEST_CASE("conv_transpose1d folds a leaky ReLU of x in, as the separate ops bit for bit",
