@@ -72,7 +72,7 @@ class TtsVoice {
   // without phoneme_id_map, an espeak voice espeak-ng lacks, or a checkpoint
   // that does not match the config. The model's weights go once to `device`,
   // where synthesis runs (phonemization and the small scalar steps stay on the host).
-  // `precision` is the decoder's (Hifigan::load): bf16 runs about three times faster on
+  // `precision` is the decoder's (Hifigan::load): bf16 runs about five times faster on
   // CPUs with AMX (docs/tts.md).
   static TtsVoice load(const std::filesystem::path& model,
                        const std::filesystem::path& voice_config,

@@ -11,7 +11,7 @@ namespace mmgen::cli {
 inline void add_precision_option(CLI::App& app, std::string& precision) {
   app.add_option("--precision", precision,
                  "Vocoder arithmetic: f32 (the reference's) or bf16 (bf16 weights and "
-                 "products, f32 sums: about three times faster on CPUs with AMX; docs/tts.md)")
+                 "products, f32 sums: about five times faster on CPUs with AMX; docs/tts.md)")
       ->capture_default_str();
 }
 
