@@ -10,6 +10,7 @@
 #include "kernels/cpu/parallel.h"
 #include "kernels/cpu/shifted_rows.h"
 #include "kernels/cpu/simd.h"
+#include "kernels/cpu/transpose16.h"
 
 namespace mmgen::kernels::cpu {
 namespace {
@@ -180,15 +181,29 @@ class ImplicitConv {
       const int64_t group = gp / panels_, o0 = group * group_out_ + (gp % panels_) * kRows;
       const int64_t rows = std::min<int64_t>(kRows, (group + 1) * group_out_ - o0);
       float* panel = packed_.get() + gp * depth_ * kRows;
+      for (int64_t i = 0; i < kRows; ++i)
+        packed_bias_[gp * kRows + i] = i < rows && bias ? bias[o0 + i] : 0.0f;
+      int64_t r0 = 0;
+#if defined(__AVX512F__)
+      static_assert(kRows == 8);
+      if (rows == kRows) {
+        // 16 depth rows at a time: the panel's 8 output channels' 16 weights each as the
+        // first half of a 16 x 16 transpose, each column stored as one panel row.
+        const float* src = weight + o0 * depth_;
+        for (; r0 + 16 <= depth_; r0 += 16) {
+          __m512 v[16];
+          for (int i = 0; i < kRows; ++i) v[i] = _mm512_loadu_ps(src + i * depth_ + r0);
+          for (int i = kRows; i < 16; ++i) v[i] = _mm512_setzero_ps();
+          transpose16(v);
+          for (int k = 0; k < 16; ++k)
+            _mm256_storeu_ps(panel + (r0 + k) * kRows, _mm512_castps512_ps256(v[k]));
+        }
+      }
+#endif
       // Row by row: each output channel's weights are read in order.
       for (int64_t i = 0; i < kRows; ++i) {
         const float* src = weight + (o0 + i) * depth_;
-        if (i < rows) {
-          for (int64_t r = 0; r < depth_; ++r) panel[r * kRows + i] = src[r];
-        } else {
-          for (int64_t r = 0; r < depth_; ++r) panel[r * kRows + i] = 0.0f;
-        }
-        packed_bias_[gp * kRows + i] = i < rows && bias ? bias[o0 + i] : 0.0f;
+        for (int64_t r = r0; r < depth_; ++r) panel[r * kRows + i] = i < rows ? src[r] : 0.0f;
       }
     });
   }
