@@ -54,11 +54,11 @@ class PackedConv {
   // For each pair of output-channel tiles, each tap and each block of 32 input channels:
   // two tiles of 16 bf16 pairs x 16 output channels.
   const uint16_t* tiles() const { return tiles_.data(); }
+  int64_t pair_elements() const;  // bf16 values per pair of output-channel tiles
   const float* bias() const { return bias_.data(); }  // padded_out_channels() values
 
  private:
   void allocate(const float* bias, int64_t out_channels, int64_t channels, int64_t kernel);
-  int64_t pair_elements() const;  // bf16 values per pair of output-channel tiles
   // The tiles of output channels 32 pair .. 32 pair + 31 from by_tap[o][j][c] (the
   // pair's 32 output channels x kernel taps x padded_channels()).
   void pack_pair(int64_t pair, const uint16_t* by_tap);
@@ -78,7 +78,6 @@ void tile_products(const uint16_t* in, const PackedConv& conv, int64_t dilation,
                    Store&& store) {
   const int64_t channels = conv.padded_channels(), blocks = channels / kBlock;
   const int64_t row_bytes = channels * 2;
-  const int64_t pair_elements = conv.kernel() * blocks * 2 * kTileElements;
   const float* bias = conv.bias();
   for (int64_t t = 0; t < count; t += kStep) {
     for (int64_t o0 = 0; o0 < conv.padded_out_channels(); o0 += kStep) {
@@ -87,7 +86,7 @@ void tile_products(const uint16_t* in, const PackedConv& conv, int64_t dilation,
       _tile_loadd(1, bias + o0 + kTile, 0);
       _tile_loadd(2, bias + o0, 0);
       _tile_loadd(3, bias + o0 + kTile, 0);
-      const uint16_t* w = conv.tiles() + o0 / kStep * pair_elements;
+      const uint16_t* w = conv.tiles() + o0 / kStep * conv.pair_elements();
       for (int64_t j = 0; j < conv.kernel(); ++j) {
         const uint16_t* a = in + (t + j * dilation) * channels;
         for (int64_t cb = 0; cb < blocks; ++cb, w += 2 * kTileElements) {
