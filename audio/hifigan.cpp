@@ -39,8 +39,10 @@ class Loader {
                   bias_size, "]");
       conv.bias = conv.bias.to(device_);
     }
-    // Folded (or converted) on the host; one copy to the device.
+    // Folded (or converted) on the host; one copy to the device. The model never writes
+    // its weights, so kernels may keep packed forms of them (Storage::mark_read_only).
     conv.weight = conv.weight.to(weight_dtype).contiguous().to(device_);
+    conv.weight.storage()->mark_read_only();
     return conv;
   }
 

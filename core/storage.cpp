@@ -38,6 +38,19 @@ int cuda_device_count() { return 0; }
 
 bool cuda_available() { return cuda_device_count() > 0; }
 
+std::shared_ptr<const void> Storage::derived(
+    const std::string& key, const std::function<std::shared_ptr<const void>()>& make) {
+  {
+    const std::lock_guard<std::mutex> lock(derived_mutex_);
+    const auto found = derived_.find(key);
+    if (found != derived_.end()) return found->second;
+  }
+  // Made outside the lock: making may take a while and run on the thread pool.
+  std::shared_ptr<const void> made = make();
+  const std::lock_guard<std::mutex> lock(derived_mutex_);
+  return derived_.emplace(key, std::move(made)).first->second;
+}
+
 Device parse_device(std::string_view text) {
   if (text == "cpu") return Device::cpu();
   if (text == "cuda") return Device::cuda(0);

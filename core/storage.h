@@ -1,9 +1,13 @@
 // A block of bytes on one device, shared by the tensors that view it.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
+#include <string>
 
 #include "core/device.h"
 
@@ -25,11 +29,26 @@ class Storage {
   size_t size() const { return size_; }
   Device device() const { return device_; }
 
+  // A model's weights, once loaded, are marked read-only: their owner promises the bytes
+  // no longer change, so kernels may keep derived forms of them (a packed copy for the
+  // AMX tiles) instead of deriving them on every call. Nothing enforces the promise.
+  void mark_read_only() { read_only_ = true; }
+  bool read_only() const { return read_only_; }
+
+  // The derived form of read-only bytes under `key` (naming the form and the view of
+  // the bytes it was made from), made by `make` on the first request and kept for the
+  // storage's life. Two threads asking at once may both make it; one is kept.
+  std::shared_ptr<const void> derived(const std::string& key,
+                                      const std::function<std::shared_ptr<const void>()>& make);
+
  private:
   std::byte* data_;
   size_t size_;
   Device device_;
   std::function<void()> release_;
+  std::atomic<bool> read_only_{false};
+  std::mutex derived_mutex_;
+  std::map<std::string, std::shared_ptr<const void>> derived_;
 };
 
 // New uninitialised memory: 64-byte aligned host memory, or device memory. Device

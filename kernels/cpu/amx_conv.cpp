@@ -4,6 +4,7 @@
 #include "kernels/cpu/amx_conv.h"
 
 #include <algorithm>
+#include <string>
 
 #include "kernels/cpu/parallel.h"
 #include "kernels/cpu/simd.h"
@@ -15,15 +16,17 @@
 
 namespace mmgen::kernels::cpu::amx {
 
-void PackedConv::allocate(const float* bias, int64_t out_channels, int64_t channels,
-                          int64_t kernel) {
+void PackedConv::allocate(int64_t out_channels, int64_t channels, int64_t kernel) {
   out_channels_ = out_channels;
   channels_ = channels;
   kernel_ = kernel;
   tiles_.get(static_cast<size_t>(padded_out_channels() / kStep * pair_elements()));
-  float* padded_bias = bias_.get(static_cast<size_t>(padded_out_channels()));
-  for (int64_t o = 0; o < padded_out_channels(); ++o)
-    padded_bias[o] = bias != nullptr && o < out_channels ? bias[o] : 0.0f;
+}
+
+void PaddedBias::set(const float* bias, int64_t out_channels, int64_t padded_out_channels) {
+  float* values = values_.get(static_cast<size_t>(padded_out_channels));
+  for (int64_t o = 0; o < padded_out_channels; ++o)
+    values[o] = bias != nullptr && o < out_channels ? bias[o] : 0.0f;
 }
 
 int64_t PackedConv::pair_elements() const {
@@ -52,9 +55,9 @@ void PackedConv::pack_pair(int64_t pair, const uint16_t* by_tap) {
       }
 }
 
-void PackedConv::pack(const uint16_t* weight, const float* bias, int64_t out_channels,
-                      int64_t channels, int64_t kernel) {
-  allocate(bias, out_channels, channels, kernel);
+void PackedConv::pack(const uint16_t* weight, int64_t out_channels, int64_t channels,
+                      int64_t kernel) {
+  allocate(out_channels, channels, kernel);
   const int64_t padded = padded_channels();
   parallel_tasks(padded_out_channels() / kStep, [&](int64_t pair) {
     // by_tap[o][j][c] = weight[o][c][j] for the pair's 32 output channels, zero past
@@ -90,12 +93,12 @@ void PackedConv::pack(const uint16_t* weight, const float* bias, int64_t out_cha
   });
 }
 
-std::vector<PackedConv> PackedConv::transposed_phases(const uint16_t* weight, const float* bias,
-                                                      int64_t channels, int64_t out_channels,
-                                                      int64_t kernel, int64_t stride) {
+std::vector<PackedConv> PackedConv::transposed_phases(const uint16_t* weight, int64_t channels,
+                                                      int64_t out_channels, int64_t kernel,
+                                                      int64_t stride) {
   const int64_t taps = (kernel + stride - 1) / stride;
   std::vector<PackedConv> phases(static_cast<size_t>(stride));
-  for (PackedConv& phase : phases) phase.allocate(bias, out_channels, channels, taps);
+  for (PackedConv& phase : phases) phase.allocate(out_channels, channels, taps);
   const int64_t padded = phases[0].padded_channels();
   const int64_t phase_elements = kStep * taps * padded;
   parallel_tasks(phases[0].padded_out_channels() / kStep, [&](int64_t pair) {
@@ -129,12 +132,47 @@ std::vector<PackedConv> PackedConv::transposed_phases(const uint16_t* weight, co
   return phases;
 }
 
+namespace {
+
+// The form of a read-only weight is kept under a key naming it and the view it was made
+// from (views of one storage may be different weights).
+std::string view_key(const char* form, const Tensor& weight) {
+  return std::string(form) + " at " + std::to_string(weight.byte_offset()) + " " +
+         shape_str(weight.shape());
+}
+
+}  // namespace
+
+std::shared_ptr<const PackedConv> packed_conv1d(const Tensor& weight) {
+  auto make = [&] {
+    auto packed = std::make_shared<PackedConv>();
+    packed->pack(static_cast<const uint16_t*>(weight.data()), weight.dim(0), weight.dim(1),
+                 weight.dim(2));
+    return packed;
+  };
+  if (!weight.storage()->read_only()) return make();
+  return std::static_pointer_cast<const PackedConv>(
+      weight.storage()->derived(view_key("amx conv1d", weight), make));
+}
+
+std::shared_ptr<const std::vector<PackedConv>> packed_transposed_phases(const Tensor& weight,
+                                                                        int64_t stride) {
+  auto make = [&] {
+    return std::make_shared<const std::vector<PackedConv>>(
+        PackedConv::transposed_phases(static_cast<const uint16_t*>(weight.data()), weight.dim(0),
+                                      weight.dim(1), weight.dim(2), stride));
+  };
+  if (!weight.storage()->read_only()) return make();
+  return std::static_pointer_cast<const std::vector<PackedConv>>(weight.storage()->derived(
+      view_key("amx conv_transpose1d", weight) + " stride " + std::to_string(stride), make));
+}
+
 #if MMGEN_HAVE_AMX
 
-void conv_rows(const uint16_t* in, const PackedConv& conv, int64_t dilation, float* out,
-               int64_t out_stride, int64_t count) {
+void conv_rows(const uint16_t* in, const PackedConv& conv, const float* bias, int64_t dilation,
+               float* out, int64_t out_stride, int64_t count) {
   const int64_t out_bytes = out_stride * 4;
-  tile_products(in, conv, dilation, count, [&](int64_t t, int64_t o0) {
+  tile_products(in, conv, bias, dilation, count, [&](int64_t t, int64_t o0) {
     float* y = out + t * out_stride + o0;
     _tile_stored(0, y, out_bytes);
     _tile_stored(1, y + kTile, out_bytes);

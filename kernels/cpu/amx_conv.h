@@ -9,8 +9,10 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
+#include "core/tensor.h"
 #include "kernels/cpu/aligned_floats.h"
 #include "kernels/cpu/amx.h"
 
@@ -31,20 +33,17 @@ constexpr int64_t kStripeBytes = 256 << 10;
 
 inline int64_t round_up(int64_t a, int64_t b) { return (a + b - 1) / b * b; }
 
-// A conv1d's weights in the order the tiles read them, and its bias, both padded to
-// whole tiles with zeros.
+// A conv1d's weights in the order the tiles read them, padded to whole tiles with zeros.
 class PackedConv {
  public:
-  // weight: bf16 (raw 16-bit values) [out_channels, channels, kernel]; bias: f32
-  // [out_channels] or null.
-  void pack(const uint16_t* weight, const float* bias, int64_t out_channels, int64_t channels,
-            int64_t kernel);
+  // weight: bf16 (raw 16-bit values) [out_channels, channels, kernel].
+  void pack(const uint16_t* weight, int64_t out_channels, int64_t channels, int64_t kernel);
   // The phases of conv_transpose1d's weight [channels, out_channels, kernel] for a stride:
   // phase r is the stride-1 convolution whose tap j is the kernel's tap r + (taps - 1 -
   // j) * stride (taps = ceil(kernel / stride); zero past the kernel).
-  static std::vector<PackedConv> transposed_phases(const uint16_t* weight, const float* bias,
-                                                   int64_t channels, int64_t out_channels,
-                                                   int64_t kernel, int64_t stride);
+  static std::vector<PackedConv> transposed_phases(const uint16_t* weight, int64_t channels,
+                                                   int64_t out_channels, int64_t kernel,
+                                                   int64_t stride);
 
   int64_t out_channels() const { return out_channels_; }
   int64_t channels() const { return channels_; }
@@ -55,17 +54,33 @@ class PackedConv {
   // two tiles of 16 bf16 pairs x 16 output channels.
   const uint16_t* tiles() const { return tiles_.data(); }
   int64_t pair_elements() const;  // bf16 values per pair of output-channel tiles
-  const float* bias() const { return bias_.data(); }  // padded_out_channels() values
 
  private:
-  void allocate(const float* bias, int64_t out_channels, int64_t channels, int64_t kernel);
+  void allocate(int64_t out_channels, int64_t channels, int64_t kernel);
   // The tiles of output channels 32 pair .. 32 pair + 31 from by_tap[o][j][c] (the
   // pair's 32 output channels x kernel taps x padded_channels()).
   void pack_pair(int64_t pair, const uint16_t* by_tap);
 
   int64_t out_channels_ = 0, channels_ = 0, kernel_ = 0;
   AlignedBuffer<uint16_t> tiles_;
-  AlignedFloats bias_;
+};
+
+// The packed form of a contiguous bf16 conv1d weight [out_channels, channels, kernel]
+// (or of conv_transpose1d's phases for a stride). A read-only weight's is made once and
+// kept with its storage (Storage::derived); any other weight's is made on every call.
+std::shared_ptr<const PackedConv> packed_conv1d(const Tensor& weight);
+std::shared_ptr<const std::vector<PackedConv>> packed_transposed_phases(const Tensor& weight,
+                                                                        int64_t stride);
+
+// A bias (f32, or null for none) padded with zeros to whole tiles of output channels:
+// the rows the accumulators start from.
+class PaddedBias {
+ public:
+  void set(const float* bias, int64_t out_channels, int64_t padded_out_channels);
+  const float* data() const { return values_.data(); }
+
+ private:
+  AlignedFloats values_;
 };
 
 #if MMGEN_HAVE_AMX
@@ -74,11 +89,10 @@ class PackedConv {
 // channels to store(t, o0) while its accumulators are in tiles 0 .. 3 (tile 2 a + b:
 // positions t + 16 a .., output channels o0 + 16 b ..). Each starts as its bias row.
 template <typename Store>
-void tile_products(const uint16_t* in, const PackedConv& conv, int64_t dilation, int64_t count,
-                   Store&& store) {
+void tile_products(const uint16_t* in, const PackedConv& conv, const float* bias, int64_t dilation,
+                   int64_t count, Store&& store) {
   const int64_t channels = conv.padded_channels(), blocks = channels / kBlock;
   const int64_t row_bytes = channels * 2;
-  const float* bias = conv.bias();
   for (int64_t t = 0; t < count; t += kStep) {
     for (int64_t o0 = 0; o0 < conv.padded_out_channels(); o0 += kStep) {
       // The bias rows, repeated (a row stride of 0).
@@ -108,10 +122,10 @@ void tile_products(const uint16_t* in, const PackedConv& conv, int64_t dilation,
 // out[p][o] = bias[o] + sum_j sum_c in[p + j * dilation][c] * weight[o][c][j] for p in
 // [0, round_up(count, 32)) and o < padded_out_channels(). `in` has rows of
 // padded_channels() bf16 values, of which rows [0, round_up(count, 32) + dilation *
-// (kernel - 1)) are read; `out` has rows of out_stride floats (a multiple of 16).
-// Needs this thread's tiles configured (TileScope).
-void conv_rows(const uint16_t* in, const PackedConv& conv, int64_t dilation, float* out,
-               int64_t out_stride, int64_t count);
+// (kernel - 1)) are read; `out` has rows of out_stride floats (a multiple of 16); bias
+// is a PaddedBias's data. Needs this thread's tiles configured (TileScope).
+void conv_rows(const uint16_t* in, const PackedConv& conv, const float* bias, int64_t dilation,
+               float* out, int64_t out_stride, int64_t count);
 
 // rows[u][c] = bf16(leaky(x[c][pos0 + u])) for u in [0, count) (a multiple of 16) and c
 // below the row length `row_stride` (a multiple of 32): zero outside x's `length`

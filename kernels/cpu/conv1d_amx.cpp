@@ -14,11 +14,11 @@ bool conv1d_amx_applies(const Conv1dShape& s) {
   return s.groups == 1 && s.out_channels >= amx::kTile && amx_bf16_available();
 }
 
-void conv1d_amx(const float* x, const uint16_t* weight, const float* bias, float* y,
+void conv1d_amx(const float* x, const amx::PackedConv& conv, const float* bias, float* y,
                 const Conv1dShape& s, const Conv1dFolds& folds) {
   MMGEN_CHECK(conv1d_amx_applies(s), "conv1d_amx: AMX is not available for this shape");
-  amx::PackedConv conv;
-  conv.pack(weight, bias, s.out_channels, s.channels, s.kernel);
+  amx::PaddedBias padded_bias;
+  padded_bias.set(bias, s.out_channels, conv.padded_out_channels());
   const int64_t channels = conv.padded_channels(), out_channels = conv.padded_out_channels();
   const int64_t halo = s.dilation * (s.kernel - 1);
   const int64_t fit =
@@ -40,7 +40,7 @@ void conv1d_amx(const float* x, const uint16_t* weight, const float* bias, float
                                  s0 - s.padding, rows, folds.input_slope, in, channels);
     {
       const TileScope tiles;
-      amx::conv_rows(in, conv, s.dilation, out, out_channels, valid);
+      amx::conv_rows(in, conv, padded_bias.data(), s.dilation, out, out_channels, valid);
     }
     const int64_t offset = n * s.out_channels * s.out_length;
     amx::channels_from_rows(out, out_channels, s.out_channels, valid, 1.0f,
@@ -53,7 +53,7 @@ void conv1d_amx(const float* x, const uint16_t* weight, const float* bias, float
 
 bool conv1d_amx_applies(const Conv1dShape&) { return false; }
 
-void conv1d_amx(const float*, const uint16_t*, const float*, float*, const Conv1dShape&,
+void conv1d_amx(const float*, const amx::PackedConv&, const float*, float*, const Conv1dShape&,
                 const Conv1dFolds&) {
   MMGEN_CHECK(false, "conv1d_amx: this build has no AMX kernels");
 }

@@ -21,15 +21,14 @@ bool conv_transpose1d_amx_applies(const ConvTranspose1dShape& s) {
   return s.out_channels >= amx::kTile && amx_bf16_available();
 }
 
-void conv_transpose1d_amx(const float* x, const uint16_t* weight, const float* bias, float* y,
-                          const ConvTranspose1dShape& s, float input_slope) {
+void conv_transpose1d_amx(const float* x, const std::vector<amx::PackedConv>& phases,
+                          const float* bias, float* y, const ConvTranspose1dShape& s,
+                          float input_slope) {
   MMGEN_CHECK(conv_transpose1d_amx_applies(s),
               "conv_transpose1d_amx: AMX is not available for this shape");
-  // Phase r's taps, latest input first: taps[j] = r + (taps - 1 - j) * stride, zero
-  // where that passes the kernel.
   const int64_t taps = (s.kernel + s.stride - 1) / s.stride;
-  const std::vector<amx::PackedConv> phases = amx::PackedConv::transposed_phases(
-      weight, bias, s.channels, s.out_channels, s.kernel, s.stride);
+  amx::PaddedBias padded_bias;
+  padded_bias.set(bias, s.out_channels, phases[0].padded_out_channels());
   const int64_t channels = phases[0].padded_channels();
   const int64_t out_channels = phases[0].padded_out_channels();
 
@@ -61,7 +60,8 @@ void conv_transpose1d_amx(const float* x, const uint16_t* weight, const float* b
     {
       const TileScope tiles;
       for (int64_t r = 0; r < s.stride; ++r)
-        amx::conv_rows(in, phases[r], 1, out + r * out_channels, s.stride * out_channels, ms);
+        amx::conv_rows(in, phases[r], padded_bias.data(), 1, out + r * out_channels,
+                       s.stride * out_channels, ms);
     }
     const int64_t pos0 = m0 * s.stride - s.padding;
     const int64_t first = std::max<int64_t>(0, -pos0);
@@ -78,7 +78,7 @@ void conv_transpose1d_amx(const float* x, const uint16_t* weight, const float* b
 
 bool conv_transpose1d_amx_applies(const ConvTranspose1dShape&) { return false; }
 
-void conv_transpose1d_amx(const float*, const uint16_t*, const float*, float*,
+void conv_transpose1d_amx(const float*, const std::vector<amx::PackedConv>&, const float*, float*,
                           const ConvTranspose1dShape&, float) {
   MMGEN_CHECK(false, "conv_transpose1d_amx: this build has no AMX kernels");
 }

@@ -205,8 +205,8 @@ Tensor conv1d_fused(const Tensor& x, const Tensor& weight, const Tensor& bias,
     // bf16 weights ask for bf16 products: AMX tiles where the CPU has them; elsewhere the
     // weights are widened and the f32 kernels below run.
     if (weight.dtype() == DType::kBF16 && conv1d_amx_applies(shape)) {
-      conv1d_amx(x.typed_data<float>(), static_cast<const uint16_t*>(weight.data()),
-                 optional_data(bias), y.typed_data<float>(), shape, folds);
+      conv1d_amx(x.typed_data<float>(), *amx::packed_conv1d(weight), optional_data(bias),
+                 y.typed_data<float>(), shape, folds);
       return y;
     }
     // Stride 1 (every vocoder convolution): Winograd's F(4, r) where it applies, else
@@ -256,7 +256,7 @@ Tensor conv_transpose1d_fused(const Tensor& x_in, const Tensor& weight, const Te
   if (weight.dtype() == DType::kBF16 && groups == 1 && p.dilation == 1 &&
       conv_transpose1d_amx_applies(amx_shape)) {
     Tensor y = Tensor::empty({batch, out_channels, out_length}, DType::kF32);
-    conv_transpose1d_amx(x_in.typed_data<float>(), static_cast<const uint16_t*>(weight.data()),
+    conv_transpose1d_amx(x_in.typed_data<float>(), *amx::packed_transposed_phases(weight, p.stride),
                          optional_data(bias), y.typed_data<float>(), amx_shape, input_slope);
     return y;
   }

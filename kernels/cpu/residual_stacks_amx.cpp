@@ -34,7 +34,8 @@ constexpr int64_t kStacksStripeBytes = 2 << 20;
 constexpr int64_t kMinStripeReaches = 8;
 
 struct Conv {
-  amx::PackedConv packed;
+  std::shared_ptr<const amx::PackedConv> packed;
+  amx::PaddedBias bias;
   int64_t dilation = 1;
   int64_t reach = 0;  // dilation * (kernel - 1) / 2: positions read on each side
 };
@@ -75,16 +76,17 @@ template <typename Use>
 void convolve_rows(const StripeRows& rows, const uint16_t* in, const Conv& conv, int64_t first,
                    int64_t count, Use&& use) {
   float* scratch = rows.scratch;
-  amx::tile_products(in, conv.packed, conv.dilation, count, [&](int64_t t, int64_t o0) {
-    _tile_stored(0, scratch, kStep * 4);
-    _tile_stored(1, scratch + kTile, kStep * 4);
-    _tile_stored(2, scratch + kTile * kStep, kStep * 4);
-    _tile_stored(3, scratch + kTile * kStep + kTile, kStep * 4);
-    const int64_t row0 = first + conv.reach + t;
-    for (int64_t p = 0; p < kStep; ++p)
-      use(row0 + p, o0, _mm512_load_ps(scratch + p * kStep),
-          _mm512_load_ps(scratch + p * kStep + kTile));
-  });
+  amx::tile_products(in, *conv.packed, conv.bias.data(), conv.dilation, count,
+                     [&](int64_t t, int64_t o0) {
+                       _tile_stored(0, scratch, kStep * 4);
+                       _tile_stored(1, scratch + kTile, kStep * 4);
+                       _tile_stored(2, scratch + kTile * kStep, kStep * 4);
+                       _tile_stored(3, scratch + kTile * kStep + kTile, kStep * 4);
+                       const int64_t row0 = first + conv.reach + t;
+                       for (int64_t p = 0; p < kStep; ++p)
+                         use(row0 + p, o0, _mm512_load_ps(scratch + p * kStep),
+                             _mm512_load_ps(scratch + p * kStep + kTile));
+                     });
 }
 
 }  // namespace
@@ -105,11 +107,11 @@ Tensor residual_stacks_mean_amx(const Tensor& x, const std::vector<ResidualStack
       Unit& packed_unit = packed[i].emplace_back();
       for (const StackConv& conv : unit) {
         Conv& c = packed_unit.emplace_back();
-        const Tensor weight = conv.weight.contiguous();  // views are allowed
+        // Views are allowed: a contiguous copy is packed on every call.
+        c.packed = amx::packed_conv1d(conv.weight.contiguous());
         const Tensor bias = conv.bias.defined() ? conv.bias.to(DType::kF32).contiguous() : Tensor();
-        c.packed.pack(static_cast<const uint16_t*>(weight.data()),
-                      bias.defined() ? bias.typed_data<float>() : nullptr, channels, channels,
-                      conv.weight.dim(2));
+        c.bias.set(bias.defined() ? bias.typed_data<float>() : nullptr, channels,
+                   c.packed->padded_out_channels());
         c.dilation = conv.dilation;
         c.reach = conv.dilation * (conv.weight.dim(2) - 1) / 2;
       }

@@ -9,6 +9,7 @@
 
 #include "core/convert.h"
 #include "core/half.h"
+#include "core/storage.h"
 
 namespace mmgen {
 namespace {
@@ -50,6 +51,27 @@ TEST_CASE("new tensors have row-major strides and the requested contents", "[ten
   CHECK(shape_str({}) == "[]");
   CHECK(Tensor::from_vector<float>({7}, {}).numel() == 1);
   CHECK(Tensor::zeros({0, 5}).numel() == 0);
+}
+
+TEST_CASE("a storage keeps derived forms by key, made once", "[tensor]") {
+  const Tensor t = iota({4, 8});
+  Storage& storage = *t.storage();
+  CHECK_FALSE(storage.read_only());
+  storage.mark_read_only();
+  CHECK(storage.read_only());
+  CHECK(t.narrow(0, 1, 2).storage()->read_only());  // views share the storage
+  int made = 0;
+  auto make = [&] {
+    ++made;
+    return std::make_shared<const int>(made);
+  };
+  const auto a = storage.derived("form at 0", make);
+  const auto again = storage.derived("form at 0", make);
+  const auto other = storage.derived("form at 64", make);
+  CHECK(a == again);
+  CHECK(made == 2);
+  CHECK(*std::static_pointer_cast<const int>(a) == 1);
+  CHECK(*std::static_pointer_cast<const int>(other) == 2);
 }
 
 TEST_CASE("reshape and view share storage, and reshape copies when it must", "[tensor]") {

@@ -116,7 +116,9 @@ TEST_CASE("tile scopes nest: an inner one leaves the outer configuration loaded"
   // convolution on this thread opens and closes.
   amx::PackedConv ones;
   const std::vector<uint16_t> weight(32 * 32 * 3, 0x3f80);  // bf16 1.0
-  ones.pack(weight.data(), nullptr, 32, 32, 3);
+  ones.pack(weight.data(), 32, 32, 3);
+  amx::PaddedBias zero;
+  zero.set(nullptr, 32, 32);
   kernels::cpu::AlignedBuffer<uint16_t> in_buffer;
   kernels::cpu::AlignedFloats out_buffer;
   uint16_t* in = in_buffer.get(48 * 32);
@@ -127,7 +129,7 @@ TEST_CASE("tile scopes nest: an inner one leaves the outer configuration loaded"
     const kernels::cpu::TileScope outer;
     const Tensor x = random_tensor({1, 32, 100}, 1200);
     (void)kernels::conv1d(x, random_tensor({32, 32, 3}, 1201).to(DType::kBF16));
-    amx::conv_rows(in, ones, 1, out, 32, 32);
+    amx::conv_rows(in, ones, zero.data(), 1, out, 32, 32);
   }
   CHECK(out[0] == 96.0f);  // 32 channels x 3 taps of 1 x 1
   CHECK(out[32 * 32 - 1] == 96.0f);
@@ -135,6 +137,25 @@ TEST_CASE("tile scopes nest: an inner one leaves the outer configuration loaded"
   WARN("this build has no AMX kernels");
   CHECK_FALSE(amx());
 #endif
+}
+
+TEST_CASE("a read-only bf16 weight is packed once, any other on every call",
+          "[kernels][conv1d][bf16]") {
+  const Tensor x = random_tensor({1, 32, 200}, 1300);
+  for (const bool read_only : {false, true}) {
+    const Tensor w = random_tensor({32, 32, 3}, 1301).to(DType::kBF16);
+    if (read_only) w.storage()->mark_read_only();
+    const Tensor before = kernels::conv1d(x, w, Tensor(), params(1, 1));
+    // Break the promise: change a weight in place.
+    static_cast<uint16_t*>(w.data())[0] = 0x4000;  // 2.0
+    const Tensor after = kernels::conv1d(x, w, Tensor(), params(1, 1));
+    INFO("read-only " << read_only);
+    if (read_only && amx()) {
+      CHECK(test::compare(after, before).max_abs == 0.0);  // the packed copy was kept
+    } else {
+      CHECK(test::compare(after, before).max_abs > 0.0);  // packed again from the bytes
+    }
+  }
 }
 
 TEST_CASE("the AMX conv1d applies to one group and at least 16 output channels",
