@@ -247,22 +247,11 @@ void bf16_rows_from_rows(const float* in, int64_t count, int64_t pos0, int64_t l
   const bool leaky = slope != 1.0f;
   const __m512 vslope = _mm512_set1_ps(slope);
   for (int64_t u = 0; u < count; ++u) {
-    uint16_t* dst = out + u * row_stride;
-    const int64_t pos = pos0 + u;
-    if (pos < 0 || pos >= length) {
-      for (int64_t c = 0; c < row_stride; c += kBlock)
-        _mm512_store_si512(dst + c, _mm512_setzero_si512());
-      continue;
-    }
+    const bool inside = pos0 + u >= 0 && pos0 + u < length;
     const float* src = in + u * row_stride;
-    for (int64_t c = 0; c < row_stride; c += kBlock) {
-      __m512 a = _mm512_load_ps(src + c), b = _mm512_load_ps(src + c + kTile);
-      if (leaky) {
-        a = leaky_value(a, vslope);
-        b = leaky_value(b, vslope);
-      }
-      _mm512_store_si512(dst + c, bf16_pair(a, b));
-    }
+    for (int64_t c = 0; c < row_stride; c += kBlock)
+      store_bf16_input(out + u * row_stride + c, _mm512_load_ps(src + c),
+                       _mm512_load_ps(src + c + kTile), inside, leaky, vslope);
   }
 }
 

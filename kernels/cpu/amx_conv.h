@@ -15,6 +15,7 @@
 #include "core/tensor.h"
 #include "kernels/cpu/aligned_floats.h"
 #include "kernels/cpu/amx.h"
+#include "kernels/cpu/simd.h"
 
 #if MMGEN_HAVE_AMX
 #include <immintrin.h>
@@ -126,6 +127,22 @@ void tile_products(const uint16_t* in, const PackedConv& conv, const float* bias
 // is a PaddedBias's data. Needs this thread's tiles configured (TileScope).
 void conv_rows(const uint16_t* in, const PackedConv& conv, const float* bias, int64_t dilation,
                float* out, int64_t out_stride, int64_t count);
+
+// 32 floats (two vectors, channels in order) as a convolution's bf16 input: leaky ReLU
+// applied when `leaky`, rounded to nearest even, or zeros for a position outside x (the
+// padding that convolution sees).
+inline void store_bf16_input(uint16_t* dst, __m512 lo, __m512 hi, bool inside, bool leaky,
+                             __m512 slope) {
+  if (!inside) {
+    _mm512_store_si512(dst, _mm512_setzero_si512());
+    return;
+  }
+  if (leaky) {
+    lo = leaky_value(lo, slope);
+    hi = leaky_value(hi, slope);
+  }
+  _mm512_store_si512(dst, reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(hi, lo)));
+}
 
 // rows[u][c] = bf16(leaky(x[c][pos0 + u])) for u in [0, count) (a multiple of 16) and c
 // below the row length `row_stride` (a multiple of 32): zero outside x's `length`

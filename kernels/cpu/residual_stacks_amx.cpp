@@ -49,22 +49,11 @@ int64_t stack_reach(const Stack& stack) {
   return reach;
 }
 
-// 32 floats as a convolution's next input: bf16(leaky(v)), or zeros for a position
-// outside x (the padding that convolution sees).
-inline void store_input(uint16_t* dst, __m512 lo, __m512 hi, bool inside, __m512 slope) {
-  if (!inside) {
-    _mm512_store_si512(dst, _mm512_setzero_si512());
-    return;
-  }
-  lo = leaky_value(lo, slope);
-  hi = leaky_value(hi, slope);
-  _mm512_store_si512(dst, reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(hi, lo)));
-}
-
 // A stripe's rows (row 0 is position `origin`), each `width` values, and what a
 // convolution's accumulators go to.
 struct StripeRows {
   int64_t width, origin, length;  // length: x's positions
+  bool leaky;                     // a slope other than 1
   __m512 slope;
   float* scratch;  // 32 x 32 floats: one block of accumulators
 };
@@ -151,7 +140,11 @@ Tensor residual_stacks_mean_amx(const Tensor& x, const std::vector<ResidualStack
     float* sum = sum_buffer.get(static_cast<size_t>(round_up(valid, kTile) * width));
     uint16_t* x_in = x_in_buffer.get(size);
     uint16_t* ins[2] = {in_buffers[0].get(size), in_buffers[1].get(size)};
-    const StripeRows stripe_rows{width, s0 - reach, length, _mm512_set1_ps(negative_slope),
+    const StripeRows stripe_rows{width,
+                                 s0 - reach,
+                                 length,
+                                 negative_slope != 1.0f,
+                                 _mm512_set1_ps(negative_slope),
                                  scratch_buffer.get(kStep * kStep)};
     const int64_t x_rows = round_up(valid + 2 * reach, kTile);
     amx::f32_rows_from_channels(xp + n * channels * length, channels, length, s0 - reach, x_rows,
@@ -183,7 +176,8 @@ Tensor residual_stacks_mean_amx(const Tensor& x, const std::vector<ResidualStack
             // Inside a unit: the output only feeds the next convolution.
             convolve_rows(stripe_rows, in, conv, first, count,
                           [&](int64_t row, int64_t o0, __m512 lo, __m512 hi) {
-                            store_input(input_row(row, o0), lo, hi, inside(row), stripe_rows.slope);
+                            amx::store_bf16_input(input_row(row, o0), lo, hi, inside(row),
+                                                  stripe_rows.leaky, stripe_rows.slope);
                           });
           } else if (!last_unit) {
             // A unit's end: h = its input + the output, and h feeds the next unit.
@@ -195,7 +189,8 @@ Tensor residual_stacks_mean_amx(const Tensor& x, const std::vector<ResidualStack
                             hi = _mm512_add_ps(_mm512_load_ps(r + kTile), hi);
                             _mm512_store_ps(hr, lo);
                             _mm512_store_ps(hr + kTile, hi);
-                            store_input(input_row(row, o0), lo, hi, inside(row), stripe_rows.slope);
+                            amx::store_bf16_input(input_row(row, o0), lo, hi, inside(row),
+                                                  stripe_rows.leaky, stripe_rows.slope);
                           });
           } else {
             // The stack's end: its value is added to the sum of the stacks.
