@@ -137,9 +137,9 @@ __attribute__((noinline)) float fma_loop(int64_t iterations, float seed) {
   return sum;
 }
 
-// All threads run the FMA loop at once; GFLOP/s over the slowest thread's time.
-Bound measure_peak_fma(int threads, bool quick) {
-  const int64_t iterations = quick ? 2'000'000 : 20'000'000;
+// All threads run loop(thread) at once, started together; the best of three GFLOP/s over
+// the slowest thread's time. loop returns a value that depends on its work.
+double peak_gflops(int threads, double flops_per_thread, const std::function<float(int)>& loop) {
   double best = 0;
   for (int attempt = 0; attempt < 3; ++attempt) {
     std::atomic<int> ready{0};
@@ -150,38 +150,37 @@ Bound measure_peak_fma(int threads, bool quick) {
       pool.emplace_back([&, t] {
         ++ready;
         while (!go.load()) std::this_thread::yield();
-        sink[t] = fma_loop(iterations, static_cast<float>(t));
+        sink[t] = loop(t);
       });
     while (ready.load() < threads) std::this_thread::yield();
     const auto start = Clock::now();
     go = true;
     for (auto& thread : pool) thread.join();
     const double seconds = seconds_since(start);
-    const double flops = 2.0 * kLanes * kAccumulators * static_cast<double>(iterations) * threads;
-    best = std::max(best, flops / seconds / 1e9);
+    best = std::max(best, flops_per_thread * threads / seconds / 1e9);
     if (sink[0] == 12345.0f) std::printf(" ");  // keeps the results alive
   }
-  return {"peak fma", best, "GFLOP/s"};
+  return best;
+}
+
+Bound measure_peak_fma(int threads, bool quick) {
+  const int64_t iterations = quick ? 2'000'000 : 20'000'000;
+  const double flops = 2.0 * kLanes * kAccumulators * static_cast<double>(iterations);
+  return {"peak fma",
+          peak_gflops(threads, flops,
+                      [&](int t) { return fma_loop(iterations, static_cast<float>(t)); }),
+          "GFLOP/s"};
 }
 
 // The same with AMX tile products (bf16 in, f32 sums), where the CPU has them.
 std::optional<Bound> measure_peak_tiles(int threads, bool quick) {
   if (!kernels::cpu::amx_bf16_available()) return std::nullopt;
   const int64_t iterations = quick ? 200'000 : 2'000'000;
-  double best = 0;
-  for (int attempt = 0; attempt < 3; ++attempt) {
-    std::vector<std::thread> pool;
-    std::vector<float> sink(threads);
-    const auto start = Clock::now();
-    for (int t = 0; t < threads; ++t)
-      pool.emplace_back([&, t] { sink[t] = kernels::cpu::tile_product_loop(iterations); });
-    for (auto& thread : pool) thread.join();
-    const double seconds = seconds_since(start);
-    const double flops = 2.0 * 4 * 16 * 16 * 32 * static_cast<double>(iterations) * threads;
-    best = std::max(best, flops / seconds / 1e9);
-    if (sink[0] == 12345.0f) std::printf(" ");  // keeps the results alive
-  }
-  return Bound{"peak tiles bf16", best, "GFLOP/s"};
+  const double flops = 2.0 * 4 * 16 * 16 * 32 * static_cast<double>(iterations);
+  return Bound{
+      "peak tiles bf16",
+      peak_gflops(threads, flops, [&](int) { return kernels::cpu::tile_product_loop(iterations); }),
+      "GFLOP/s"};
 }
 
 Bound measure_bandwidth(bool quick) {
