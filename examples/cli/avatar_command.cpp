@@ -72,9 +72,10 @@ Speech speech_from_wav(const std::string& path) {
   return speech;
 }
 
-Speech speech_from_text(const AvatarCliOptions& o, uint64_t seed, Device device) {
-  const audio::TtsVoice voice = load_cli_voice(o.model, o.voice_config, o.vits_config, device,
-                                               resolve_precision(o.precision));
+Speech speech_from_text(const AvatarCliOptions& o, uint64_t seed, Device device,
+                        Precision precision) {
+  const audio::TtsVoice voice =
+      load_cli_voice(o.model, o.voice_config, o.vits_config, device, precision);
   audio::TtsOptions options = voice.default_options();
   options.speaker = o.speaker;
   options.seed = seed;
@@ -105,7 +106,7 @@ int run_avatar(const AvatarCliOptions& o) {
   MMGEN_CHECK(dir.empty() || fs::is_directory(dir), o.output, ": the folder ", dir.string(),
               " does not exist");
   const Device device = resolve_device(o.device);
-  (void)resolve_precision(o.precision);  // a bad value fails before any work
+  const Precision precision = resolve_precision(o.precision);  // fails before any work
   const uint64_t seed = o.seed ? *o.seed : std::random_device{}();
   const auto start = std::chrono::steady_clock::now();
 
@@ -116,7 +117,8 @@ int run_avatar(const AvatarCliOptions& o) {
   const vision::AvatarRenderer renderer =
       vision::AvatarRenderer::from_portrait(portrait, o.input, analyzer, o.size);
 
-  const Speech speech = has_text ? speech_from_text(o, seed, device) : speech_from_wav(o.audio);
+  const Speech speech =
+      has_text ? speech_from_text(o, seed, device, precision) : speech_from_wav(o.audio);
   const double seconds = static_cast<double>(speech.samples.size()) / speech.sample_rate;
   const int64_t frames = vision::frames_for_duration(seconds, o.fps);
   const std::vector<vision::MouthShape> mouth =
