@@ -49,22 +49,13 @@ int64_t stack_reach(const Stack& stack) {
   return reach;
 }
 
-// A stripe's rows (row 0 is position `origin`), each `width` values, and what a
-// convolution's accumulators go to.
-struct StripeRows {
-  int64_t width, origin, length;  // length: x's positions
-  bool leaky;                     // a slope other than 1
-  __m512 slope;
-  float* scratch;  // 32 x 32 floats: one block of accumulators
-};
-
 // Runs one convolution over input rows `in` (row 0 = stripe row `first`), `count`
 // outputs from stripe row first + reach, and hands each output row (stripe row, 32
-// channels from o0, as two vectors) to `use`.
+// channels from o0, as two vectors) to `use`. scratch: 32 x 32 floats, one block of
+// accumulators.
 template <typename Use>
-void convolve_rows(const StripeRows& rows, const uint16_t* in, const Conv& conv, int64_t first,
+void convolve_rows(float* scratch, const uint16_t* in, const Conv& conv, int64_t first,
                    int64_t count, Use&& use) {
-  float* scratch = rows.scratch;
   amx::tile_products(in, *conv.packed, conv.bias.data(), conv.dilation, count,
                      [&](int64_t t, int64_t o0) {
                        _tile_stored(0, scratch, kStep * 4);
@@ -140,16 +131,14 @@ Tensor residual_stacks_mean_amx(const Tensor& x, const std::vector<ResidualStack
     float* sum = sum_buffer.get(static_cast<size_t>(round_up(valid, kTile) * width));
     uint16_t* x_in = x_in_buffer.get(size);
     uint16_t* ins[2] = {in_buffers[0].get(size), in_buffers[1].get(size)};
-    const StripeRows stripe_rows{width,
-                                 s0 - reach,
-                                 length,
-                                 negative_slope != 1.0f,
-                                 _mm512_set1_ps(negative_slope),
-                                 scratch_buffer.get(kStep * kStep)};
+    float* scratch = scratch_buffer.get(kStep * kStep);
+    const int64_t origin = s0 - reach;  // the position of row 0
+    const bool leaky = negative_slope != 1.0f;
+    const __m512 vslope = _mm512_set1_ps(negative_slope);
     const int64_t x_rows = round_up(valid + 2 * reach, kTile);
-    amx::f32_rows_from_channels(xp + n * channels * length, channels, length, s0 - reach, x_rows,
-                                xr, width);
-    amx::bf16_rows_from_rows(xr, x_rows, s0 - reach, length, negative_slope, x_in, width);
+    amx::f32_rows_from_channels(xp + n * channels * length, channels, length, origin, x_rows, xr,
+                                width);
+    amx::bf16_rows_from_rows(xr, x_rows, origin, length, negative_slope, x_in, width);
     const TileScope tiles;
     for (size_t i = 0; i < packed.size(); ++i) {
       // The stack's rows [first, last) shrink by each convolution's reach.
@@ -169,19 +158,19 @@ Tensor residual_stacks_mean_amx(const Tensor& x, const std::vector<ResidualStack
             return out_in + (row - out_first) * width + o0;
           };
           auto inside = [&](int64_t row) {
-            const int64_t pos = stripe_rows.origin + row;
+            const int64_t pos = origin + row;
             return pos >= 0 && pos < length;
           };
           if (c + 1 < unit.size()) {
             // Inside a unit: the output only feeds the next convolution.
-            convolve_rows(stripe_rows, in, conv, first, count,
+            convolve_rows(scratch, in, conv, first, count,
                           [&](int64_t row, int64_t o0, __m512 lo, __m512 hi) {
-                            amx::store_bf16_input(input_row(row, o0), lo, hi, inside(row),
-                                                  stripe_rows.leaky, stripe_rows.slope);
+                            amx::store_bf16_input(input_row(row, o0), lo, hi, inside(row), leaky,
+                                                  vslope);
                           });
           } else if (!last_unit) {
             // A unit's end: h = its input + the output, and h feeds the next unit.
-            convolve_rows(stripe_rows, in, conv, first, count,
+            convolve_rows(scratch, in, conv, first, count,
                           [&](int64_t row, int64_t o0, __m512 lo, __m512 hi) {
                             const float* r = residual + row * width + o0;
                             float* hr = h + row * width + o0;
@@ -189,13 +178,13 @@ Tensor residual_stacks_mean_amx(const Tensor& x, const std::vector<ResidualStack
                             hi = _mm512_add_ps(_mm512_load_ps(r + kTile), hi);
                             _mm512_store_ps(hr, lo);
                             _mm512_store_ps(hr + kTile, hi);
-                            amx::store_bf16_input(input_row(row, o0), lo, hi, inside(row),
-                                                  stripe_rows.leaky, stripe_rows.slope);
+                            amx::store_bf16_input(input_row(row, o0), lo, hi, inside(row), leaky,
+                                                  vslope);
                           });
           } else {
             // The stack's end: its value is added to the sum of the stacks.
             const bool first_stack = i == 0;
-            convolve_rows(stripe_rows, in, conv, first, count,
+            convolve_rows(scratch, in, conv, first, count,
                           [&](int64_t row, int64_t o0, __m512 lo, __m512 hi) {
                             const int64_t u_out = row - reach;
                             if (u_out >= valid) return;
